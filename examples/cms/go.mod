@@ -1,0 +1,3 @@
+module goroscope.example/cms
+
+go 1.21

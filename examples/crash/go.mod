@@ -1,0 +1,3 @@
+module goroscope.example/crash
+
+go 1.21

@@ -1,0 +1,3 @@
+module goroscope.example/many
+
+go 1.21

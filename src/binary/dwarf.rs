@@ -1,0 +1,241 @@
+//! Struct layouts from the executable's DWARF (gimli). Only types are
+//! read; the result is an owned table keyed by Go type name so callers look
+//! fields up by name and never hard-code offsets.
+
+use std::collections::HashMap;
+
+use gimli::{AttributeValue, EndianSlice, LittleEndian};
+
+use crate::binary::elf::Executable;
+use crate::error::{Error, Result};
+
+/// A struct member.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub name: String,
+    pub offset: u64,
+    /// Go name of the member's type ("uint32", "*runtime.g", "runtime.gobuf").
+    pub type_name: String,
+    /// Size of the member's type in bytes.
+    pub size: u64,
+}
+
+/// A struct type.
+#[derive(Debug, Clone)]
+pub struct StructType {
+    pub name: String,
+    pub size: u64,
+    pub members: Vec<Member>,
+}
+
+impl StructType {
+    /// A member by name.
+    pub fn member(&self, name: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.name == name)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct RawType {
+    tag: u16,
+    name: Option<String>,
+    size: Option<u64>,
+    target: Option<usize>,
+    members: Vec<(String, u64, Option<usize>)>,
+}
+
+/// The struct types of a binary, by Go name.
+#[derive(Debug, Default)]
+pub struct DwarfTypes {
+    structs: HashMap<String, StructType>,
+}
+
+impl DwarfTypes {
+    /// Reads struct types from `exe`'s DWARF, keeping those whose name
+    /// passes `keep`. Returns `Ok(None)` when the binary has no DWARF.
+    pub fn load(exe: &Executable, keep: impl Fn(&str) -> bool) -> Result<Option<Self>> {
+        let mut sections: HashMap<&'static str, Vec<u8>> = HashMap::new();
+        for name in [
+            ".debug_info",
+            ".debug_abbrev",
+            ".debug_str",
+            ".debug_line_str",
+            ".debug_str_offsets",
+            ".debug_addr",
+            ".debug_rnglists",
+            ".debug_loclists",
+            ".debug_ranges",
+            ".debug_loc",
+            ".debug_line",
+        ] {
+            if let Some(data) = exe.section_decompressed(name)? {
+                sections.insert(name, data);
+            }
+        }
+        if !sections.contains_key(".debug_info") {
+            return Ok(None);
+        }
+        let empty: Vec<u8> = Vec::new();
+        let load = |id: gimli::SectionId| -> std::result::Result<EndianSlice<'_, LittleEndian>, gimli::Error> {
+            let data = sections.get(id.name()).unwrap_or(&empty);
+            Ok(EndianSlice::new(data, LittleEndian))
+        };
+        let dwarf = gimli::Dwarf::load(load).map_err(dwarf_err)?;
+        let mut raw: HashMap<usize, RawType> = HashMap::new();
+        let mut units = dwarf.units();
+        while let Some(header) = units.next().map_err(dwarf_err)? {
+            let unit = dwarf.unit(header).map_err(dwarf_err)?;
+            let mut entries = unit.entries();
+            let mut current_struct: Option<usize> = None;
+            let mut struct_depth = 0isize;
+            while let Some(entry) = entries.next_dfs().map_err(dwarf_err)? {
+                let depth = entry.depth();
+                if current_struct.is_some() && depth <= struct_depth {
+                    current_struct = None;
+                }
+                let Some(off) = entry.offset().to_debug_info_offset(&unit.header) else {
+                    continue;
+                };
+                let off = off.0;
+                let tag = entry.tag();
+                let name = match entry.attr_value(gimli::DW_AT_name) {
+                    Some(v) => dwarf
+                        .attr_string(&unit, v)
+                        .ok()
+                        .map(|s| s.to_string_lossy().into_owned()),
+                    None => None,
+                };
+                let type_ref = entry
+                    .attr_value(gimli::DW_AT_type)
+                    .and_then(|v| ref_offset(&unit, v));
+                match tag {
+                    gimli::DW_TAG_member => {
+                        if let Some(parent) = current_struct {
+                            let loc = entry
+                                .attr_value(gimli::DW_AT_data_member_location)
+                                .and_then(|v| v.udata_value())
+                                .unwrap_or(0);
+                            if let Some(p) = raw.get_mut(&parent) {
+                                p.members.push((name.unwrap_or_default(), loc, type_ref));
+                            }
+                        }
+                    }
+                    gimli::DW_TAG_structure_type
+                    | gimli::DW_TAG_base_type
+                    | gimli::DW_TAG_pointer_type
+                    | gimli::DW_TAG_typedef
+                    | gimli::DW_TAG_array_type
+                    | gimli::DW_TAG_subroutine_type
+                    | gimli::DW_TAG_unspecified_type => {
+                        let size = entry
+                            .attr_value(gimli::DW_AT_byte_size)
+                            .and_then(|v| v.udata_value());
+                        raw.insert(
+                            off,
+                            RawType {
+                                tag: tag.0,
+                                name,
+                                size,
+                                target: type_ref,
+                                members: Vec::new(),
+                            },
+                        );
+                        if tag == gimli::DW_TAG_structure_type {
+                            current_struct = Some(off);
+                            struct_depth = depth;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut structs = HashMap::new();
+        for t in raw.values() {
+            if t.tag != gimli::DW_TAG_structure_type.0 {
+                continue;
+            }
+            let Some(name) = &t.name else { continue };
+            if !keep(name) {
+                continue;
+            }
+            let members = t
+                .members
+                .iter()
+                .map(|(mname, off, ty)| {
+                    let (type_name, size) = describe(&raw, *ty);
+                    Member {
+                        name: mname.clone(),
+                        offset: *off,
+                        type_name,
+                        size,
+                    }
+                })
+                .collect();
+            structs.insert(
+                name.clone(),
+                StructType {
+                    name: name.clone(),
+                    size: t.size.unwrap_or(0),
+                    members,
+                },
+            );
+        }
+        Ok(Some(DwarfTypes { structs }))
+    }
+
+    /// A struct by its Go name ("runtime.g").
+    pub fn get(&self, name: &str) -> Option<&StructType> {
+        self.structs.get(name)
+    }
+
+    /// Number of struct types kept.
+    pub fn len(&self) -> usize {
+        self.structs.len()
+    }
+
+    /// Whether no struct type was kept.
+    pub fn is_empty(&self) -> bool {
+        self.structs.is_empty()
+    }
+}
+
+fn ref_offset(
+    unit: &gimli::Unit<EndianSlice<'_, LittleEndian>>,
+    v: AttributeValue<EndianSlice<'_, LittleEndian>>,
+) -> Option<usize> {
+    match v {
+        AttributeValue::UnitRef(o) => o.to_debug_info_offset(&unit.header).map(|o| o.0),
+        AttributeValue::DebugInfoRef(o) => Some(o.0),
+        _ => None,
+    }
+}
+
+/// Name and size of the type at `off`, following typedefs for the size.
+fn describe(raw: &HashMap<usize, RawType>, off: Option<usize>) -> (String, u64) {
+    let Some(mut cur) = off else {
+        return ("?".into(), 0);
+    };
+    let name = raw
+        .get(&cur)
+        .and_then(|t| t.name.clone())
+        .unwrap_or_else(|| "?".into());
+    // Bounded: typedef chains are short; corrupt DWARF must not loop.
+    for _ in 0..16 {
+        let Some(t) = raw.get(&cur) else { break };
+        if let Some(size) = t.size {
+            return (name, size);
+        }
+        if t.tag == gimli::DW_TAG_pointer_type.0 {
+            return (name, 8);
+        }
+        match t.target {
+            Some(next) => cur = next,
+            None => break,
+        }
+    }
+    (name, 0)
+}
+
+fn dwarf_err(e: gimli::Error) -> Error {
+    Error::Layout(format!("reading DWARF: {e}"))
+}

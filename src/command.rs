@@ -1,0 +1,391 @@
+//! The one command table. Every frontend (CLI, shell, debugger adapters,
+//! stub `monitor`) parses into [`Command`] and calls [`execute`]; the
+//! result is rendered once, as text or JSON, by [`Output`].
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::report::Goroutine;
+use crate::session::Session;
+use crate::traceback;
+
+/// A command to run against a session.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Target summary.
+    Info,
+    /// One line per goroutine (or grouped).
+    Goroutines { system: bool, group: bool },
+    /// Tracebacks: one goroutine or all.
+    Bt {
+        id: Option<u64>,
+        system: bool,
+        runtime_frames: bool,
+    },
+}
+
+/// Target summary for `info`.
+#[derive(Debug, Serialize)]
+pub struct Info {
+    pub go_version: String,
+    pub path: String,
+    pub module: String,
+    pub goos: String,
+    pub goarch: String,
+    pub executable: String,
+    pub target: String,
+    pub pid: i32,
+    pub goroutines: usize,
+    pub user_goroutines: usize,
+    pub system_goroutines: usize,
+    pub threads: usize,
+    pub ms: usize,
+    pub ps: u64,
+    pub gomaxprocs: u64,
+    pub layouts: String,
+    pub build_settings: Vec<(String, String)>,
+    pub signal: Option<String>,
+    pub crashing_goroutine: Option<u64>,
+    pub crashing_thread: Option<i32>,
+    pub warnings: Vec<String>,
+}
+
+/// A command's result, rendered by the frontends.
+#[derive(Debug)]
+pub enum Output {
+    Info(Info),
+    Goroutines {
+        go_version: String,
+        goroutines: Vec<Goroutine>,
+        group: bool,
+        session_text: Vec<String>,
+    },
+    Bt {
+        go_version: String,
+        goroutines: Vec<Goroutine>,
+        texts: Vec<String>,
+    },
+}
+
+/// Outcome of a command: its output plus non-fatal problems.
+#[derive(Debug)]
+pub struct Outcome {
+    pub output: Output,
+    pub warnings: Vec<String>,
+}
+
+/// Signal names for the common crash signals.
+pub fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGSTOP => "SIGSTOP",
+        _ => return format!("signal {sig}"),
+    };
+    name.to_string()
+}
+
+/// Runs a command.
+pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
+    let go_version = s.rt.build.go_version.clone();
+    match cmd {
+        Command::Info => info(s),
+        Command::Goroutines { system, group } => {
+            let (goroutines, warnings) = s.goroutines(*system)?;
+            let session_text = goroutines.iter().map(|g| goroutine_line(s, g)).collect();
+            Ok(Outcome {
+                output: Output::Goroutines {
+                    go_version,
+                    goroutines,
+                    group: *group,
+                    session_text,
+                },
+                warnings,
+            })
+        }
+        Command::Bt {
+            id,
+            system,
+            runtime_frames,
+        } => {
+            let (mut goroutines, warnings) = s.goroutines(*system || id.is_some())?;
+            if let Some(id) = id {
+                goroutines.retain(|g| g.id == *id);
+                if goroutines.is_empty() {
+                    return Err(Error::Other(format!("no goroutine with id {id}")));
+                }
+            }
+            let texts = goroutines
+                .iter()
+                .map(|g| traceback::format_goroutine(&s.rt, g, *runtime_frames))
+                .collect();
+            Ok(Outcome {
+                output: Output::Bt {
+                    go_version,
+                    goroutines,
+                    texts,
+                },
+                warnings,
+            })
+        }
+    }
+}
+
+fn info(s: &Session) -> Result<Outcome> {
+    let (all, mut warnings) = s.goroutines(true)?;
+    let system = all.iter().filter(|g| g.system).count();
+    let rt = &s.rt;
+    let read_global = |name: &str, size: usize| -> Option<u64> {
+        let a = rt.symbol(name).ok()?;
+        match size {
+            4 => s.target.read_u32(a).ok().map(u64::from),
+            _ => s.target.read_u64(a).ok(),
+        }
+    };
+    let signal = s.target.crash_signal();
+    let mut crashing_thread = None;
+    let mut crashing_goroutine = None;
+    if signal != 0 {
+        if let Some(th) = s.threads.iter().find(|t| t.signal == signal) {
+            crashing_thread = Some(th.tid);
+            if let Some(m) = s.ms.iter().find(|m| m.procid == th.tid as u64) {
+                if m.curg != 0 {
+                    crashing_goroutine = all.iter().find(|g| g.addr == m.curg).map(|g| g.id);
+                }
+            }
+        }
+    }
+    warnings.extend(s.warnings.iter().cloned());
+    let info = Info {
+        go_version: rt.build.go_version.clone(),
+        path: rt.build.path.clone(),
+        module: rt.build.module.clone(),
+        goos: rt.build.setting("GOOS").unwrap_or("linux").to_string(),
+        goarch: rt.build.setting("GOARCH").unwrap_or("amd64").to_string(),
+        executable: s.exe_path().display().to_string(),
+        target: s.target.describe(),
+        pid: s.target.pid(),
+        goroutines: all.len(),
+        user_goroutines: all.len() - system,
+        system_goroutines: system,
+        threads: s.threads.len(),
+        ms: s.ms.len(),
+        ps: rt
+            .symbol("runtime.allp")
+            .ok()
+            .and_then(|a| s.target.read_u64(a + 8).ok())
+            .unwrap_or(0),
+        gomaxprocs: read_global("runtime.gomaxprocs", 4).unwrap_or(0),
+        layouts: rt.layouts.describe().to_string(),
+        build_settings: rt.build.settings.clone(),
+        signal: (signal != 0).then(|| signal_name(signal)),
+        crashing_goroutine,
+        crashing_thread,
+        warnings: Vec::new(),
+    };
+    Ok(Outcome {
+        output: Output::Info(info),
+        warnings,
+    })
+}
+
+/// The first frame Go would show, used as a goroutine's "top user frame".
+fn top_frame(s: &Session, g: &Goroutine) -> String {
+    traceback::visible_frames(&s.rt, g, false)
+        .first()
+        .map(|f| format!("{} {}:{}", f.function, short_file(&f.file), f.line))
+        .unwrap_or_else(|| "?".into())
+}
+
+fn short_file(f: &str) -> &str {
+    // Keep the package directory for context: ".../cms/store.go" → "cms/store.go".
+    let mut it = f.rmatch_indices('/');
+    match (it.next(), it.next()) {
+        (Some(_), Some((i, _))) => &f[i + 1..],
+        _ => f,
+    }
+}
+
+fn goroutine_line(s: &Session, g: &Goroutine) -> String {
+    let created = g
+        .created_by
+        .as_ref()
+        .filter(|c| c.shown)
+        .map(|c| {
+            if c.goroutine != 0 {
+                format!("  created by {} in goroutine {}", c.function, c.goroutine)
+            } else {
+                format!("  created by {}", c.function)
+            }
+        })
+        .unwrap_or_default();
+    format!(
+        "{:>7}  [{}]  {}{}",
+        g.id,
+        g.header_status(),
+        top_frame(s, g),
+        created
+    )
+}
+
+impl Output {
+    /// Human-readable text.
+    pub fn text(&self) -> String {
+        match self {
+            Output::Info(i) => info_text(i),
+            Output::Goroutines {
+                goroutines,
+                group,
+                session_text,
+                ..
+            } => {
+                if *group {
+                    group_text(goroutines)
+                } else {
+                    let mut out = session_text.join("\n");
+                    out.push('\n');
+                    out
+                }
+            }
+            Output::Bt { texts, .. } => texts.join("\n"),
+        }
+    }
+
+    /// The JSON document.
+    pub fn json(&self) -> serde_json::Value {
+        match self {
+            Output::Info(i) => serde_json::to_value(i).unwrap_or_default(),
+            Output::Goroutines {
+                go_version,
+                goroutines,
+                group,
+                ..
+            } => {
+                let mut v = json!({"go_version": go_version, "goroutines": goroutines});
+                if *group {
+                    v["groups"] = serde_json::to_value(groups(goroutines)).unwrap_or_default();
+                }
+                v
+            }
+            Output::Bt {
+                go_version,
+                goroutines,
+                ..
+            } => json!({"go_version": go_version, "goroutines": goroutines}),
+        }
+    }
+}
+
+fn info_text(i: &Info) -> String {
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<20}{v}\n"));
+    line("Go version", i.go_version.clone());
+    line("main package", i.path.clone());
+    line("module", i.module.clone());
+    line("GOOS/GOARCH", format!("{}/{}", i.goos, i.goarch));
+    line("executable", i.executable.clone());
+    line("target", i.target.clone());
+    line("pid", i.pid.to_string());
+    line(
+        "goroutines",
+        format!(
+            "{} ({} user, {} system)",
+            i.goroutines, i.user_goroutines, i.system_goroutines
+        ),
+    );
+    line("threads", format!("{} OS threads, {} Ms", i.threads, i.ms));
+    line("Ps / GOMAXPROCS", format!("{} / {}", i.ps, i.gomaxprocs));
+    line("layouts from", i.layouts.clone());
+    if let Some(sig) = &i.signal {
+        line("signal", sig.clone());
+        if let Some(t) = i.crashing_thread {
+            line("crashing thread", t.to_string());
+        }
+        line(
+            "crashing goroutine",
+            i.crashing_goroutine
+                .map(|g| g.to_string())
+                .unwrap_or_else(|| "none (on a system stack)".into()),
+        );
+    }
+    out
+}
+
+/// A set of goroutines with identical stacks.
+#[derive(Debug, Serialize)]
+pub struct Group {
+    pub count: usize,
+    pub ids: Vec<u64>,
+    pub state: String,
+    pub frames: Vec<crate::report::Frame>,
+    pub created_by: Option<String>,
+}
+
+fn groups(gs: &[Goroutine]) -> Vec<Group> {
+    let mut order: Vec<Group> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for g in gs {
+        let state = g.wait_reason.clone().unwrap_or_else(|| g.status.clone());
+        let created = g.created_by.as_ref().map(|c| c.function.clone());
+        let mut key = format!("{state}|{created:?}|");
+        for f in &g.frames {
+            key.push_str(&format!("{}:{}:{};", f.function, f.file, f.line));
+        }
+        match index.get(&key) {
+            Some(&i) => {
+                order[i].count += 1;
+                order[i].ids.push(g.id);
+            }
+            None => {
+                index.insert(key, order.len());
+                order.push(Group {
+                    count: 1,
+                    ids: vec![g.id],
+                    state,
+                    frames: g.frames.clone(),
+                    created_by: created,
+                });
+            }
+        }
+    }
+    order.sort_by(|a, b| b.count.cmp(&a.count));
+    order
+}
+
+fn group_text(gs: &[Goroutine]) -> String {
+    let mut out = String::new();
+    for grp in groups(gs) {
+        let ids: Vec<String> = grp.ids.iter().take(10).map(|i| i.to_string()).collect();
+        let more = if grp.ids.len() > 10 {
+            format!(" (+{} more)", grp.ids.len() - 10)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "{} goroutine(s) [{}]: {}{}\n",
+            grp.count,
+            grp.state,
+            ids.join(" "),
+            more
+        ));
+        for f in grp.frames.iter().filter(|f| !f.wrapper) {
+            out.push_str(&format!(
+                "    {}\n        {}:{}\n",
+                f.function, f.file, f.line
+            ));
+        }
+        if let Some(c) = &grp.created_by {
+            out.push_str(&format!("    created by {c}\n"));
+        }
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,279 @@
+//! `GoRuntime`: everything we know about one Go program before reading any
+//! goroutine — its executable, release, layouts, pclntab and the addresses
+//! of the runtime globals in the target.
+
+use std::sync::Arc;
+
+use crate::binary::buildinfo::{self, BuildInfo};
+use crate::binary::dwarf::DwarfTypes;
+use crate::binary::elf::Executable;
+use crate::binary::pclntab::Pclntab;
+use crate::error::{Error, Result, ResultExt};
+use crate::goruntime::layout::{FieldLoc, Layouts};
+use crate::goruntime::version::{FuncIds, GoVersion};
+use crate::memory::Target;
+
+/// Offsets of the `runtime.g` fields we read.
+#[derive(Debug, Clone, Copy)]
+pub struct GLayout {
+    pub size: u64,
+    pub stack_lo: FieldLoc,
+    pub stack_hi: FieldLoc,
+    pub sched_sp: FieldLoc,
+    pub sched_pc: FieldLoc,
+    pub sched_bp: FieldLoc,
+    pub syscallsp: FieldLoc,
+    pub syscallpc: FieldLoc,
+    pub atomicstatus: FieldLoc,
+    pub goid: FieldLoc,
+    pub waitsince: FieldLoc,
+    pub waitreason: FieldLoc,
+    pub m: FieldLoc,
+    pub lockedm: FieldLoc,
+    pub parent_goid: FieldLoc,
+    pub gopc: FieldLoc,
+    pub startpc: FieldLoc,
+    pub labels: FieldLoc,
+    pub waiting: FieldLoc,
+    pub defer: FieldLoc,
+    pub panic: FieldLoc,
+    /// go1.25+: set while a cleanup goroutine runs user code.
+    pub running_cleanups: Option<FieldLoc>,
+}
+
+/// Offsets of the `runtime.m` fields we read.
+#[derive(Debug, Clone, Copy)]
+pub struct MLayout {
+    pub size: u64,
+    pub g0: FieldLoc,
+    pub gsignal: FieldLoc,
+    pub procid: FieldLoc,
+    pub curg: FieldLoc,
+    pub id: FieldLoc,
+    pub p: FieldLoc,
+    pub alllink: FieldLoc,
+    pub lockedg: FieldLoc,
+    pub vdso_sp: FieldLoc,
+    pub vdso_pc: FieldLoc,
+}
+
+impl GLayout {
+    fn resolve(l: &Layouts) -> Result<Self> {
+        let f = |p: &str| l.field("runtime.g", p);
+        Ok(GLayout {
+            size: l.size("runtime.g")?,
+            stack_lo: f("stack.lo")?,
+            stack_hi: f("stack.hi")?,
+            sched_sp: f("sched.sp")?,
+            sched_pc: f("sched.pc")?,
+            sched_bp: f("sched.bp")?,
+            syscallsp: f("syscallsp")?,
+            syscallpc: f("syscallpc")?,
+            atomicstatus: f("atomicstatus")?,
+            goid: f("goid")?,
+            waitsince: f("waitsince")?,
+            waitreason: f("waitreason")?,
+            m: f("m")?,
+            lockedm: f("lockedm")?,
+            parent_goid: f("parentGoid")?,
+            gopc: f("gopc")?,
+            startpc: f("startpc")?,
+            labels: f("labels")?,
+            waiting: f("waiting")?,
+            defer: f("_defer")?,
+            panic: f("_panic")?,
+            running_cleanups: l.try_field("runtime.g", "runningCleanups"),
+        })
+    }
+}
+
+impl MLayout {
+    fn resolve(l: &Layouts) -> Result<Self> {
+        let f = |p: &str| l.field("runtime.m", p);
+        Ok(MLayout {
+            size: l.size("runtime.m")?,
+            g0: f("g0")?,
+            gsignal: f("gsignal")?,
+            procid: f("procid")?,
+            curg: f("curg")?,
+            id: f("id")?,
+            p: f("p")?,
+            alllink: f("alllink")?,
+            lockedg: f("lockedg")?,
+            vdso_sp: f("vdsoSP")?,
+            vdso_pc: f("vdsoPC")?,
+        })
+    }
+}
+
+/// A Go program's static facts plus where its runtime globals live.
+pub struct GoRuntime {
+    pub exe: Arc<Executable>,
+    pub build: BuildInfo,
+    pub version: GoVersion,
+    pub funcids: FuncIds,
+    pub layouts: Layouts,
+    pub pcln: Pclntab,
+    /// Target address minus link address (PIE).
+    pub bias: u64,
+    pub g: GLayout,
+    pub m: MLayout,
+    /// `runtime.waitReasonStrings` as the target holds them.
+    pub wait_reasons: Vec<String>,
+    /// `runtime.gStatusStrings`.
+    pub status_strings: Vec<String>,
+}
+
+impl std::fmt::Debug for GoRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoRuntime")
+            .field("version", &self.build.go_version)
+            .finish()
+    }
+}
+
+/// Struct types worth keeping from DWARF.
+fn keep_type(name: &str) -> bool {
+    name.starts_with("runtime.")
+        || name.starts_with("sync.")
+        || name.starts_with("internal/")
+        || name.starts_with("time.")
+}
+
+impl GoRuntime {
+    /// Loads everything static about `exe` and locates it in `target`.
+    pub fn load(exe: Arc<Executable>, target: &dyn Target) -> Result<Self> {
+        let build = buildinfo::read(&exe)?;
+        let version = GoVersion::parse(&build.go_version)?;
+        if exe.machine != goblin::elf::header::EM_X86_64 {
+            return Err(Error::Other(format!(
+                "{}: only linux/amd64 binaries are supported (ELF machine {})",
+                exe.path().display(),
+                exe.machine
+            )));
+        }
+        let bias = load_bias(&exe, target);
+        let types = DwarfTypes::load(&exe, keep_type)?.ok_or_else(|| {
+            Error::Layout(format!(
+                "{} has no DWARF (built with -ldflags=-w or -s?); stripped binaries are not supported yet",
+                exe.path().display()
+            ))
+        })?;
+        let layouts = Layouts::new(Box::new(types));
+        let g = GLayout::resolve(&layouts)?;
+        let m = MLayout::resolve(&layouts)?;
+
+        let md_addr = symbol_addr(&exe, bias, "runtime.firstmoduledata")?;
+        let md = |field: &str| -> Result<u64> {
+            let loc = layouts.field("runtime.moduledata", field)?;
+            target
+                .read_u64(md_addr + loc.offset)
+                .ctx(format!("runtime.firstmoduledata.{field}"))
+        };
+        let text = md("text")?;
+        let gofunc = md("gofunc")?;
+        let pc_header = md("pcHeader")?;
+        let pcln_off = exe
+            .section(".gopclntab")
+            .filter(|s| s.addr + bias == pc_header)
+            .map(|s| s.offset as usize)
+            .or_else(|| {
+                let vaddr = pc_header.checked_sub(bias)?;
+                let seg = exe
+                    .segments
+                    .iter()
+                    .find(|s| vaddr >= s.vaddr && vaddr < s.vaddr + s.filesz)?;
+                Some((seg.offset + (vaddr - seg.vaddr)) as usize)
+            })
+            .ok_or_else(|| {
+                Error::Mismatch(format!(
+                    "moduledata.pcHeader {pc_header:#x} is not in the executable {}",
+                    exe.path().display()
+                ))
+            })?;
+        let pcln = Pclntab::new(exe.clone(), pcln_off, text, gofunc, bias)?;
+        let funcids = FuncIds::for_version(version);
+
+        let wait_reasons = read_string_array(&exe, bias, target, "runtime.waitReasonStrings")?;
+        let status_strings = read_string_array(&exe, bias, target, "runtime.gStatusStrings")?;
+        Ok(GoRuntime {
+            exe,
+            build,
+            version,
+            funcids,
+            layouts,
+            pcln,
+            bias,
+            g,
+            m,
+            wait_reasons,
+            status_strings,
+        })
+    }
+
+    /// Target address of a runtime global.
+    pub fn symbol(&self, name: &str) -> Result<u64> {
+        symbol_addr(&self.exe, self.bias, name)
+    }
+
+    /// The string Go prints for a wait reason.
+    pub fn wait_reason(&self, r: u8) -> &str {
+        self.wait_reasons
+            .get(r as usize)
+            .map(|s| s.as_str())
+            .unwrap_or("unknown wait reason")
+    }
+
+    /// The string Go prints for a status (scan bit removed).
+    pub fn status_string(&self, s: u32) -> &str {
+        self.status_strings
+            .get(s as usize)
+            .map(|s| s.as_str())
+            .unwrap_or("???")
+    }
+}
+
+fn symbol_addr(exe: &Executable, bias: u64, name: &str) -> Result<u64> {
+    exe.symbol(name).map(|s| s.addr + bias).ok_or_else(|| {
+        Error::Layout(format!(
+            "symbol {name} not found in {} (stripped with -s?)",
+            exe.path().display()
+        ))
+    })
+}
+
+/// Reads a global `[N]string` whose size the symbol table records.
+fn read_string_array(
+    exe: &Executable,
+    bias: u64,
+    target: &dyn Target,
+    name: &str,
+) -> Result<Vec<String>> {
+    let sym = exe
+        .symbol(name)
+        .ok_or_else(|| Error::Layout(format!("symbol {name} not found")))?;
+    let n = (sym.size / 16).min(256);
+    (0..n)
+        .map(|i| {
+            target
+                .read_go_string(sym.addr + bias + i * 16, 256)
+                .ctx(format!("{name}[{i}]"))
+        })
+        .collect()
+}
+
+/// PIE load bias from AT_ENTRY; 0 for fixed-address executables.
+fn load_bias(exe: &Executable, target: &dyn Target) -> u64 {
+    if !exe.is_pie {
+        return 0;
+    }
+    target
+        .auxv()
+        .and_then(|a| {
+            a.iter()
+                .find(|&&(k, _)| k == libc::AT_ENTRY)
+                .map(|&(_, v)| v)
+        })
+        .map(|entry| entry.wrapping_sub(exe.entry))
+        .unwrap_or(0)
+}

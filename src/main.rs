@@ -1,0 +1,157 @@
+//! The `goroscope` command line: parses arguments (clap), opens a session,
+//! runs one command from the command table and prints its rendering.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use goroscope::command::{execute, Command};
+use goroscope::session::{Session, TargetSpec};
+
+/// Exit status for errors (0 = fine; 1 is reserved for "findings").
+const EXIT_ERROR: u8 = 2;
+/// Exit status when output is complete except for goroutines that could
+/// not be fully decoded (each reported on stderr).
+const EXIT_PARTIAL: u8 = 3;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "goroscope",
+    version,
+    about = "Goroutines, stacks and blocking from Go cores and live processes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Sub,
+}
+
+#[derive(Args, Debug, Clone)]
+struct TargetArgs {
+    /// Core file to read.
+    #[arg(long, global = true, conflicts_with = "pid")]
+    core: Option<PathBuf>,
+    /// Executable that produced the core (default: the path the core records).
+    #[arg(long, global = true)]
+    exe: Option<PathBuf>,
+    /// Live process to attach to (stopped briefly, then resumed).
+    #[arg(long, global = true)]
+    pid: Option<i32>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Sub {
+    /// Go version, module, goroutine/thread/P counts, crash signal.
+    Info {
+        #[command(flatten)]
+        t: TargetArgs,
+    },
+    /// One line per goroutine.
+    Goroutines {
+        #[command(flatten)]
+        t: TargetArgs,
+        /// Include the runtime's system goroutines.
+        #[arg(long)]
+        all: bool,
+        /// Merge goroutines with identical stacks.
+        #[arg(long)]
+        group: bool,
+    },
+    /// Tracebacks in Go's format.
+    Bt {
+        #[command(flatten)]
+        t: TargetArgs,
+        /// Goroutine id.
+        id: Option<u64>,
+        /// All goroutines.
+        #[arg(long)]
+        all: bool,
+        /// Include system goroutines.
+        #[arg(long)]
+        system: bool,
+        /// Show runtime and wrapper frames (GOTRACEBACK=system style).
+        #[arg(long)]
+        runtime_frames: bool,
+    },
+}
+
+fn spec(t: &TargetArgs) -> Result<TargetSpec, String> {
+    match (&t.core, t.pid) {
+        (Some(core), None) => Ok(TargetSpec::Core {
+            core: core.clone(),
+            exe: t.exe.clone(),
+        }),
+        (None, Some(pid)) => Ok(TargetSpec::Pid {
+            pid,
+            exe: t.exe.clone(),
+        }),
+        _ => Err("choose a target: --core CORE [--exe BIN] or --pid PID".into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (t, cmd) = match cli.cmd {
+        Sub::Info { t } => (t, Command::Info),
+        Sub::Goroutines { t, all, group } => (t, Command::Goroutines { system: all, group }),
+        Sub::Bt {
+            t,
+            id,
+            all,
+            system,
+            runtime_frames,
+        } => {
+            if id.is_none() && !all {
+                eprintln!("goroscope: bt needs a goroutine id or --all");
+                return ExitCode::from(EXIT_ERROR);
+            }
+            (
+                t,
+                Command::Bt {
+                    id,
+                    system,
+                    runtime_frames,
+                },
+            )
+        }
+    };
+    let spec = match spec(&t) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("goroscope: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let session = match Session::open(&spec) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("goroscope: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let outcome = match execute(&session, &cmd) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("goroscope: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    // Detach from a live process before printing: the pause ends here.
+    drop(session);
+    if t.json {
+        println!("{}", outcome.output.json());
+    } else {
+        print!("{}", outcome.output.text());
+    }
+    for w in &outcome.warnings {
+        eprintln!("goroscope: warning: {w}");
+    }
+    if outcome.warnings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_PARTIAL)
+    }
+}

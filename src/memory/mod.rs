@@ -1,0 +1,144 @@
+//! Target memory and threads behind one trait, so that cores, live
+//! processes and (later) remote stubs run the same Go-runtime code.
+
+pub mod cache;
+pub mod core;
+pub mod live;
+
+use crate::error::{Error, Result};
+
+/// A readable address space. Small required core, provided helpers.
+pub trait Memory: Send + Sync {
+    /// Fills `buf` from `addr` or fails with [`Error::Unreadable`].
+    fn read_exact(&self, addr: u64, buf: &mut [u8]) -> Result<()>;
+
+    /// Reads as many leading bytes as are readable; returns how many.
+    fn read_partial(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
+        // Binary search would be faster; page-wise is simple and bounded.
+        let mut done = 0usize;
+        while done < buf.len() {
+            let a = addr + done as u64;
+            let page_end = ((a / 4096) + 1) * 4096;
+            let n = ((page_end - a) as usize).min(buf.len() - done);
+            if self.read_exact(a, &mut buf[done..done + n]).is_err() {
+                break;
+            }
+            done += n;
+        }
+        Ok(done)
+    }
+
+    /// Reads a little-endian u8.
+    fn read_u8(&self, addr: u64) -> Result<u8> {
+        let mut b = [0u8; 1];
+        self.read_exact(addr, &mut b)?;
+        Ok(b[0])
+    }
+    /// Reads a little-endian u16.
+    fn read_u16(&self, addr: u64) -> Result<u16> {
+        let mut b = [0u8; 2];
+        self.read_exact(addr, &mut b)?;
+        Ok(u16::from_le_bytes(b))
+    }
+    /// Reads a little-endian u32.
+    fn read_u32(&self, addr: u64) -> Result<u32> {
+        let mut b = [0u8; 4];
+        self.read_exact(addr, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    /// Reads a little-endian u64.
+    fn read_u64(&self, addr: u64) -> Result<u64> {
+        let mut b = [0u8; 8];
+        self.read_exact(addr, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    /// Reads a Go string header {ptr, len} at `addr` and its bytes, with a
+    /// bound on the length so corrupt headers cannot make us allocate wildly.
+    fn read_go_string(&self, addr: u64, max_len: usize) -> Result<String> {
+        let ptr = self.read_u64(addr)?;
+        let len = self.read_u64(addr + 8)?;
+        if len as usize > max_len {
+            return Err(Error::Corrupt(format!(
+                "string at {addr:#x} has length {len} (limit {max_len})"
+            )));
+        }
+        let mut buf = vec![0u8; len as usize];
+        self.read_exact(ptr, &mut buf)?;
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    }
+}
+
+/// General-purpose registers of one OS thread (amd64 names).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Regs {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub rsp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub rip: u64,
+    pub eflags: u64,
+    pub fs_base: u64,
+    pub gs_base: u64,
+}
+
+/// One OS thread of the target with its registers at the stop.
+#[derive(Debug, Clone)]
+pub struct OsThread {
+    /// Kernel thread id (matches `m.procid`).
+    pub tid: i32,
+    /// Registers at the stop.
+    pub regs: Regs,
+    /// Signal that stopped this thread, when the core records one (0 if none).
+    pub signal: i32,
+}
+
+/// Memory plus process facts: what every frontend hands to a session.
+pub trait Target: Memory {
+    /// Threads and their registers.
+    fn threads(&self) -> Result<Vec<OsThread>>;
+    /// The executable path the target names (NT_FILE / /proc/PID/exe), if any.
+    fn executable_path(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+    /// Build id of the main executable as the target mapped it, if known.
+    fn mapped_build_id(&self) -> Option<Vec<u8>> {
+        None
+    }
+    /// Signal that terminated the process (crash cores); 0 if none.
+    fn crash_signal(&self) -> i32 {
+        0
+    }
+    /// Process id (from the core's notes or the live pid).
+    fn pid(&self) -> i32;
+    /// Short description ("core file /x/core", "process 1234").
+    fn describe(&self) -> String;
+    /// The auxiliary vector (AT_ENTRY gives the PIE load bias), if known.
+    fn auxv(&self) -> Option<Vec<(u64, u64)>> {
+        let data = std::fs::read(format!("/proc/{}/auxv", self.pid())).ok()?;
+        Some(
+            data.chunks_exact(16)
+                .map(|c| {
+                    let w = |i: usize| u64::from_le_bytes(c[i..i + 8].try_into().unwrap_or([0; 8]));
+                    (w(0), w(8))
+                })
+                .take_while(|&(k, _)| k != 0)
+                .collect(),
+        )
+    }
+    /// The core file behind this target, when it is one.
+    fn as_core(&self) -> Option<&core::CoreFile> {
+        None
+    }
+}

@@ -1,0 +1,409 @@
+//! The goroutine model every frontend renders: status and wait reason as Go
+//! prints them, all logical frames, creator, thread and stack facts.
+
+use serde::Serialize;
+
+use crate::goruntime::goroutine::{status, G};
+use crate::session::Session;
+use crate::unwind::{self, LogicalFrame, StartRegs, Stop, DEFAULT_MAX_FRAMES};
+
+/// One frame as reported.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Frame {
+    /// Name as Go prints it (generic shapes shown as `[...]`).
+    pub function: String,
+    pub file: String,
+    pub line: i32,
+    pub pc: u64,
+    pub inlined: bool,
+    /// Compiler-generated wrapper (hidden in Go tracebacks).
+    pub wrapper: bool,
+    /// Offset of pc from the function entry (`+0x…`).
+    pub offset: u64,
+    /// Name as recorded in the binary.
+    #[serde(skip)]
+    pub raw_name: String,
+    #[serde(skip)]
+    pub func_id: u8,
+}
+
+/// Who started a goroutine.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CreatedBy {
+    pub function: String,
+    pub file: String,
+    pub line: i32,
+    /// Parent goroutine id (0 when unknown).
+    pub goroutine: u64,
+    pub pc: u64,
+    pub offset: u64,
+    /// Whether Go's traceback would print it (hidden runtime creators).
+    #[serde(skip)]
+    pub shown: bool,
+}
+
+/// One goroutine, fully decoded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Goroutine {
+    pub id: u64,
+    /// Go's status word: runnable, running, syscall, waiting, ...
+    pub status: String,
+    /// The text Go prints between the brackets for a waiting goroutine.
+    pub wait_reason: Option<String>,
+    pub wait_minutes: i64,
+    pub frames: Vec<Frame>,
+    pub created_by: Option<CreatedBy>,
+    /// Extra facts (not part of the contract, useful for tools).
+    pub system: bool,
+    pub locked_to_thread: bool,
+    pub scan: bool,
+    pub m_id: Option<i64>,
+    pub thread_id: Option<u64>,
+    pub stack_lo: u64,
+    pub stack_hi: u64,
+    pub addr: u64,
+    /// Where the stack came from: "sched", "syscall", "registers", "signal context", "vdso".
+    pub stack_source: String,
+    /// Set when the unwind did not reach the goroutine's top frame.
+    pub unwind_error: Option<String>,
+}
+
+impl Goroutine {
+    /// The bracketed text of the Go header (without brackets).
+    pub fn header_status(&self) -> String {
+        let mut s = self
+            .wait_reason
+            .clone()
+            .unwrap_or_else(|| self.status.clone());
+        if self.status == "leaked" {
+            s.push_str(" (leaked)");
+        }
+        if self.scan {
+            s.push_str(" (scan)");
+        }
+        if self.wait_minutes >= 1 {
+            s.push_str(&format!(", {} minutes", self.wait_minutes));
+        }
+        if self.locked_to_thread {
+            s.push_str(", locked to thread");
+        }
+        s
+    }
+}
+
+/// Formats a function name as Go prints it (runtime `funcNamePiecesForPrint`).
+pub fn print_name(raw: &str, go127: bool) -> String {
+    let Some(i) = raw.find('[') else {
+        return raw.to_string();
+    };
+    let Some(j) = raw.rfind(']') else {
+        return raw.to_string();
+    };
+    if j <= i {
+        return raw.to_string();
+    }
+    let interior = &raw[i + 1..j];
+    if !go127 || !interior.contains('[') {
+        return format!("{}[...]{}", &raw[..i], &raw[j + 1..]);
+    }
+    // go1.27: generic method of a generic type: "T[...].M[...]".
+    let mut depth = 1i32;
+    let (mut rbr, mut lbr) = (None, None);
+    for (k, c) in interior.char_indices() {
+        match c {
+            '[' => {
+                depth += 1;
+                if depth == 1 {
+                    lbr = Some(k);
+                    break;
+                }
+            }
+            ']' => {
+                depth -= 1;
+                if depth < 0 {
+                    break;
+                }
+                if depth == 0 {
+                    rbr = Some(k);
+                }
+            }
+            _ => {}
+        }
+    }
+    match (rbr, lbr) {
+        (Some(r), Some(l)) if l > r => format!(
+            "{}[...]{}[...]{}",
+            &raw[..i],
+            &interior[r + 1..l],
+            &raw[j + 1..]
+        ),
+        _ => format!("{}[...]{}", &raw[..i], &raw[j + 1..]),
+    }
+}
+
+impl Session {
+    fn to_frame(&self, lf: &LogicalFrame) -> Frame {
+        Frame {
+            function: print_name(&lf.raw_name, self.rt.version.at_least(27)),
+            file: lf.file.clone(),
+            line: lf.line,
+            pc: lf.pc,
+            inlined: lf.inlined,
+            wrapper: lf.func_id == self.rt.funcids.wrapper,
+            offset: lf.pc.saturating_sub(lf.entry),
+            raw_name: lf.raw_name.clone(),
+            func_id: lf.func_id,
+        }
+    }
+
+    /// Whether Go's traceback hides this goroutine (isSystemGoroutine).
+    pub fn is_system(&self, g: &G) -> bool {
+        let Some(f) = self.rt.pcln.find_func(g.startpc) else {
+            return false;
+        };
+        let ids = &self.rt.funcids;
+        if f.func_id == ids.runtime_main
+            || Some(f.func_id) == ids.corostart
+            || f.func_id == ids.handle_async_event
+        {
+            return false;
+        }
+        if f.func_id == ids.runfinq {
+            // fingRunningFinalizer = 2 (1<<1): a finalizer is calling user code.
+            let running = self
+                .rt
+                .symbol("runtime.fingStatus")
+                .and_then(|a| self.target.read_u32(a))
+                .map(|s| s & 2 != 0)
+                .unwrap_or(false);
+            return !running;
+        }
+        if Some(f.func_id) == ids.run_cleanups {
+            return !g.running_cleanups;
+        }
+        self.rt.pcln.func_name(&f).starts_with("runtime.")
+    }
+
+    /// Picks where to start unwinding, as the runtime's traceback1 does,
+    /// plus thread registers for goroutines running at the stop.
+    fn start_regs(&self, g: &G) -> (StartRegs, &'static str, Option<u64>) {
+        let sched = StartRegs {
+            pc: g.sched_pc,
+            sp: g.sched_sp,
+            trap: false,
+        };
+        if g.status() == status::SYSCALL && g.syscallsp != 0 {
+            return (
+                StartRegs {
+                    pc: g.syscallpc,
+                    sp: g.syscallsp,
+                    trap: false,
+                },
+                "syscall",
+                None,
+            );
+        }
+        let Some(m) = self.ms.iter().find(|m| m.addr == g.m && g.m != 0) else {
+            return (sched, "sched", None);
+        };
+        let tid = (m.procid != 0).then_some(m.procid);
+        if m.curg == g.addr && m.vdso_sp != 0 {
+            return (
+                StartRegs {
+                    pc: m.vdso_pc,
+                    sp: m.vdso_sp,
+                    trap: false,
+                },
+                "vdso",
+                tid,
+            );
+        }
+        if g.status() != status::RUNNING || m.curg != g.addr {
+            return (sched, "sched", tid);
+        }
+        let Some(th) = tid.and_then(|t| self.thread_by_tid(t)) else {
+            return (sched, "sched", tid);
+        };
+        let (rip, rsp) = (th.regs.rip, th.regs.rsp);
+        if rsp >= g.stack_lo && rsp < g.stack_hi {
+            return (
+                StartRegs {
+                    pc: rip,
+                    sp: rsp,
+                    trap: true,
+                },
+                "registers",
+                tid,
+            );
+        }
+        if let Some(regs) = self.signal_context(m.gsignal, rsp, g) {
+            return (regs, "signal context", tid);
+        }
+        // On g0 (systemstack/mcall): the switch saved g.sched.
+        (sched, "sched", tid)
+    }
+
+    /// A thread interrupted by a signal runs the handler on gsignal; the
+    /// kernel's rt_sigframe there starts with the return address
+    /// runtime.sigreturn__sigaction, followed by the ucontext holding the
+    /// interrupted registers.
+    fn signal_context(&self, gsignal: u64, rsp: u64, g: &G) -> Option<StartRegs> {
+        if gsignal == 0 {
+            return None;
+        }
+        let gs = self.rt.read_g(self.target.as_ref(), gsignal).ok()?;
+        if !(rsp >= gs.stack_lo && rsp < gs.stack_hi) {
+            return None;
+        }
+        let restorer = self.rt.symbol("runtime.sigreturn__sigaction").ok()?;
+        let len = (gs.stack_hi - rsp) as usize;
+        let mut buf = vec![0u8; len.min(64 * 1024)];
+        let n = self.target.read_partial(rsp, &mut buf).ok()?;
+        let words = buf[..n]
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
+        for (i, w) in words.enumerate() {
+            if w != restorer {
+                continue;
+            }
+            let gregs = rsp + i as u64 * 8 + 8 + 40;
+            let sp = self.target.read_u64(gregs + 15 * 8).ok()?;
+            let pc = self.target.read_u64(gregs + 16 * 8).ok()?;
+            if sp >= g.stack_lo && sp < g.stack_hi {
+                return Some(StartRegs { pc, sp, trap: true });
+            }
+        }
+        None
+    }
+
+    /// Decodes one goroutine fully: status, frames, creator.
+    pub fn goroutine(&self, g: &G, now: Option<i64>) -> Goroutine {
+        let st = g.status();
+        let status_word = self.rt.status_string(st).to_string();
+        let wait_reason = ((st == status::WAITING || st == status::LEAKED) && g.wait_reason != 0)
+            .then(|| self.rt.wait_reason(g.wait_reason).to_string());
+        let wait_minutes = match now {
+            Some(now) if (st == status::WAITING || st == status::SYSCALL) && g.waitsince != 0 => {
+                ((now - g.waitsince) / 60_000_000_000).max(0)
+            }
+            _ => 0,
+        };
+        let (start, source, tid) = self.start_regs(g);
+        let unwound = unwind::unwind(
+            &self.rt,
+            self.target.as_ref(),
+            start,
+            g.stack_lo,
+            g.stack_hi,
+            DEFAULT_MAX_FRAMES,
+        );
+        let mut frames = Vec::new();
+        for pf in &unwound.frames {
+            for lf in unwind::logical_frames(&self.rt, &self.sym, pf) {
+                frames.push(self.to_frame(&lf));
+            }
+        }
+        let unwind_error = match &unwound.stop {
+            Stop::Complete => None,
+            Stop::UnknownPc(pc) => Some(format!("unknown pc {pc:#x}")),
+            Stop::Unreadable(a) => Some(format!("stack unreadable at {a:#x}")),
+            Stop::Corrupt(s) => Some(s.clone()),
+            Stop::TooDeep => Some(format!("more than {DEFAULT_MAX_FRAMES} frames")),
+        };
+        let m = self.ms.iter().find(|m| m.addr == g.m && g.m != 0);
+        Goroutine {
+            id: g.goid,
+            status: status_word,
+            wait_reason,
+            wait_minutes,
+            frames,
+            created_by: self.created_by(g),
+            system: self.is_system(g),
+            locked_to_thread: g.lockedm != 0,
+            scan: g.scanning(),
+            m_id: m.map(|m| m.id),
+            thread_id: tid,
+            stack_lo: g.stack_lo,
+            stack_hi: g.stack_hi,
+            addr: g.addr,
+            stack_source: source.to_string(),
+            unwind_error,
+        }
+    }
+
+    fn created_by(&self, g: &G) -> Option<CreatedBy> {
+        let pcln = &self.rt.pcln;
+        let f = pcln.find_func(g.gopc)?;
+        let name = pcln.func_name(&f);
+        let trace_pc = if g.gopc > f.entry { g.gopc - 1 } else { g.gopc };
+        let (file, line) = pcln.file_line(&f, trace_pc);
+        let shown =
+            g.goid != 1 && crate::traceback::shows_frame(&self.rt, name, f.func_id, false, 0);
+        Some(CreatedBy {
+            function: print_name(name, self.rt.version.at_least(27)),
+            file,
+            line,
+            goroutine: g.parent_goid,
+            pc: g.gopc,
+            offset: g.gopc - f.entry,
+            shown,
+        })
+    }
+
+    /// Best estimate of the target's `nanotime()` at the stop.
+    pub fn now_nanotime(&self, gs: &[G]) -> Option<i64> {
+        if self.target.as_core().is_none() {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: clock_gettime writes into the timespec we own.
+            if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } == 0 {
+                return Some(ts.tv_sec * 1_000_000_000 + ts.tv_nsec);
+            }
+        }
+        // A core records no clock: take the latest runtime timestamp we can
+        // see, which under-reports wait times rather than inventing them.
+        let mut best = gs.iter().map(|g| g.waitsince).max().unwrap_or(0);
+        if let (Ok(sched), Ok(loc)) = (
+            self.rt.symbol("runtime.sched"),
+            self.rt.layouts.field("runtime.schedt", "lastpoll"),
+        ) {
+            if let Ok(v) = self.target.read_u64(sched + loc.offset) {
+                best = best.max(v as i64);
+            }
+        }
+        (best > 0).then_some(best)
+    }
+
+    /// Every goroutine (dead ones skipped), decoded. `include_system`
+    /// keeps the runtime's own goroutines. Errors per goroutine are
+    /// returned as warnings.
+    pub fn goroutines(
+        &self,
+        include_system: bool,
+    ) -> crate::error::Result<(Vec<Goroutine>, Vec<String>)> {
+        let mut warnings = Vec::new();
+        let mut gs = Vec::new();
+        for r in self.all_gs()? {
+            match r {
+                Ok(g) if !g.is_dead() => gs.push(g),
+                Ok(_) => {}
+                Err((addr, e)) => warnings.push(format!("goroutine at {addr:#x}: {e}")),
+            }
+        }
+        let now = self.now_nanotime(&gs);
+        let mut out = Vec::with_capacity(gs.len());
+        for g in &gs {
+            let gr = self.goroutine(g, now);
+            if gr.system && !include_system {
+                continue;
+            }
+            if let Some(err) = &gr.unwind_error {
+                warnings.push(format!("goroutine {}: {err}", gr.id));
+            }
+            out.push(gr);
+        }
+        Ok((out, warnings))
+    }
+}

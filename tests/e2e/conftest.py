@@ -1,0 +1,694 @@
+"""Session fixtures for goroscope's end-to-end tests.
+
+For every supported Go release (scripts/go-versions, or the space-separated
+$GOROSCOPE_GO_VERSIONS) the examples under examples/ are built once into
+tests/.work/<version>/, and each long-running example is started once: the
+harness waits for its "ready pid=N" line, reads the stacks file it wrote
+(the runtime's own runtime.Stack(buf, true) dump) and immediately takes a
+core with gcore, before any test attaches to the live process. Everything
+for one version (processes, cores) is torn down before the next version
+starts; tests are grouped by version for that (a session-scoped
+parametrized fixture).
+
+Environment:
+  GOROSCOPE_BIN           goroscope binary (default target/release/goroscope)
+  GOROSCOPE_GO_VERSIONS   space-separated Go versions to test (default: all
+                          in scripts/go-versions)
+  GOROSCOPE_EXAMPLES_DIR  examples directory (default examples/)
+  GOROSCOPE_KEEP_CORES=1  keep cores in tests/.work after the run
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from .traceback import Goroutine, parse_traceback
+
+REPO = Path(__file__).resolve().parents[2]
+WORK = REPO / "tests" / ".work"
+EXAMPLES_DIR = Path(os.environ.get("GOROSCOPE_EXAMPLES_DIR") or REPO / "examples").resolve()
+GO_TOOLCHAIN = REPO / "scripts" / "go-toolchain"
+GO_VERSIONS_FILE = REPO / "scripts" / "go-versions"
+
+READY_TIMEOUT = 60.0  # seconds to wait for "ready pid=N"
+BUILD_TIMEOUT = 900.0
+GCORE_TIMEOUT = 300.0
+TOOL_TIMEOUT = 300.0
+CRASH_TIMEOUT = 60.0
+MISSING = "<no examples>"
+
+_READY_RE = re.compile(r"^ready pid=(\d+)\s*$", re.M)
+
+# Every process group the harness started, so that nothing survives the
+# session even when a finalizer is skipped (Ctrl-C, internal errors).
+_STARTED_PGIDS: set[int] = set()
+
+
+# ---------------------------------------------------------------------------
+# Discovery
+# ---------------------------------------------------------------------------
+
+
+def go_versions() -> list[str]:
+    env = os.environ.get("GOROSCOPE_GO_VERSIONS", "").split()
+    if env:
+        return env
+    out = []
+    for line in GO_VERSIONS_FILE.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            out.append(line)
+    return out
+
+
+def is_crash_example(name: str) -> bool:
+    """Examples named crash* die with a core dump instead of staying up."""
+    return name.startswith("crash")
+
+
+def all_examples() -> list[str]:
+    if not EXAMPLES_DIR.is_dir():
+        return []
+    return sorted(p.name for p in EXAMPLES_DIR.iterdir() if (p / "go.mod").is_file())
+
+
+def live_examples() -> list[str]:
+    return [n for n in all_examples() if not is_crash_example(n)]
+
+
+def crash_examples() -> list[str]:
+    return [n for n in all_examples() if is_crash_example(n)]
+
+
+# ---------------------------------------------------------------------------
+# pytest hooks
+# ---------------------------------------------------------------------------
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # go_version first so that ids read test_gcore_bt[1.26.6-cms].
+    if "go_version" in metafunc.fixturenames:
+        metafunc.parametrize("go_version", go_versions(), indirect=True, scope="session", ids=str)
+    if "example" in metafunc.fixturenames:
+        metafunc.parametrize("example", live_examples() or [MISSING], ids=str)
+    if "crash_example" in metafunc.fixturenames:
+        metafunc.parametrize("crash_example", crash_examples() or [MISSING], ids=str)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # With pytest-xdist (--dist loadgroup) keep each Go version on one worker.
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "go_version" in callspec.params:
+            item.add_marker(pytest.mark.xdist_group(f"go{callspec.params['go_version']}"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for pgid in list(_STARTED_PGIDS):
+        _kill_group(pgid)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        f"goroscope: {goroscope_path()}",
+        f"go versions: {' '.join(go_versions())}",
+        f"examples: {' '.join(all_examples()) or '(none)'} in {EXAMPLES_DIR}",
+        f"core_pattern: {read_core_pattern()!r}",
+    ]
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+
+def goroscope_path() -> Path:
+    return Path(os.environ.get("GOROSCOPE_BIN") or REPO / "target" / "release" / "goroscope")
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        pass
+    _STARTED_PGIDS.discard(pgid)
+
+
+def _tail(path: Path, n: int = 4000) -> str:
+    try:
+        data = path.read_text(errors="replace")
+    except OSError:
+        return "(none)"
+    return data[-n:] if data else "(empty)"
+
+
+def read_core_pattern() -> str:
+    try:
+        return Path("/proc/sys/kernel/core_pattern").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _core_uses_pid() -> bool:
+    try:
+        return Path("/proc/sys/kernel/core_uses_pid").read_text().strip() == "1"
+    except OSError:
+        return False
+
+
+def _enable_core_dumps() -> None:  # preexec_fn
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    except (ValueError, OSError):
+        _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+
+
+def find_core_file(cwd: Path, pid: int, exe: Path) -> Optional[Path]:
+    """Locate the kernel-written core of process ``pid`` started in ``cwd``,
+    following /proc/sys/kernel/core_pattern (plain-file patterns only)."""
+    pattern = read_core_pattern() or "core"
+    comm = exe.name[:15]
+    subst = {"p": str(pid), "P": str(pid), "i": str(pid), "I": str(pid), "e": comm, "E": str(exe).replace("/", "!"), "%": "%"}
+    candidates: list[Path] = []
+    if "%" in pattern:
+        expanded = re.sub(r"%(.)", lambda m: subst.get(m.group(1), "*"), pattern)
+    else:
+        expanded = pattern
+    base = Path(expanded) if expanded.startswith("/") else cwd / expanded
+    if "*" in expanded:
+        candidates.extend(sorted(base.parent.glob(base.name)))
+    else:
+        candidates.append(base)
+        if "%p" not in pattern:
+            candidates.append(base.with_name(f"{base.name}.{pid}"))
+    candidates += [cwd / f"core.{pid}", cwd / "core"]
+    for c in candidates:
+        if c.is_file():
+            return c
+    return None
+
+
+@dataclasses.dataclass
+class ToolResult:
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def cmd(self) -> str:
+        return " ".join(self.args)
+
+    def describe(self) -> str:
+        return (
+            f"$ {self.cmd}\nexit code {self.returncode} after {self.seconds:.1f}s\n"
+            f"--- stderr ---\n{self.stderr[-4000:] or '(empty)'}\n"
+            f"--- stdout (head) ---\n{self.stdout[:2000] or '(empty)'}"
+        )
+
+
+def run_goroscope(*args: str, timeout: float = TOOL_TIMEOUT, save_to: Optional[Path] = None) -> ToolResult:
+    exe = goroscope_path()
+    if not exe.is_file():
+        pytest.fail(
+            f"goroscope binary not found at {exe}; build it with `cargo build --release` "
+            f"(scripts/test does) or point GOROSCOPE_BIN at it",
+            pytrace=False,
+        )
+    argv = [str(exe), *args]
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"$ {' '.join(argv)}\ntimed out after {timeout:.0f}s\nstderr: {(e.stderr or b'')[-2000:]!r}", pytrace=False)
+    res = ToolResult(argv, p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace"), time.monotonic() - t0)
+    if save_to is not None:
+        save_to.write_text(f"$ {res.cmd}\n# exit {res.returncode}\n# stderr:\n{res.stderr}\n# stdout:\n{res.stdout}")
+    return res
+
+
+def assert_no_panic(res: ToolResult) -> None:
+    if res.returncode == 101 or "panicked at" in res.stderr:
+        pytest.fail(f"goroscope panicked (Rust panic, exit 101):\n{res.describe()}", pytrace=False)
+    if res.returncode < 0:
+        pytest.fail(f"goroscope was killed by signal {-res.returncode}:\n{res.describe()}", pytrace=False)
+
+
+def assert_ok(res: ToolResult) -> None:
+    assert_no_panic(res)
+    if res.returncode != 0:
+        pytest.fail(f"goroscope failed:\n{res.describe()}", pytrace=False)
+
+
+def assert_clean_error(res: ToolResult, *, mentions: tuple[str, ...] = ()) -> None:
+    """Non-zero exit, a message on stderr, no Rust panic."""
+    assert_no_panic(res)
+    if res.returncode == 0:
+        pytest.fail(f"expected goroscope to fail, it exited 0:\n{res.describe()}", pytrace=False)
+    if not res.stderr.strip():
+        pytest.fail(f"goroscope failed without a message on stderr:\n{res.describe()}", pytrace=False)
+    low = res.stderr.lower()
+    if mentions and not any(m.lower() in low for m in mentions):
+        pytest.fail(f"goroscope's error message mentions none of {mentions}:\n{res.describe()}", pytrace=False)
+
+
+def process_trace_state(pid: int) -> list[str]:
+    """Problems with a live process after the tool detached: any thread
+    stopped (state t/T) or traced (TracerPid != 0)."""
+    problems = []
+    tasks = Path(f"/proc/{pid}/task")
+    try:
+        tids = sorted(int(t.name) for t in tasks.iterdir())
+    except FileNotFoundError:
+        return [f"process {pid} is gone"]
+    for tid in tids:
+        try:
+            status = (tasks / str(tid) / "status").read_text()
+        except FileNotFoundError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        state = fields.get("State", "?").strip()
+        tracer = fields.get("TracerPid", "0").strip()
+        if state[:1] in ("t", "T"):
+            problems.append(f"thread {tid} is stopped (State: {state})")
+        if tracer != "0":
+            problems.append(f"thread {tid} is still traced (TracerPid: {tracer})")
+    return problems
+
+
+# ---------------------------------------------------------------------------
+# Per-version environment
+# ---------------------------------------------------------------------------
+
+
+class HarnessError(Exception):
+    pass
+
+
+@dataclasses.dataclass
+class RunningExample:
+    """A long-running example: its process, Go's stack dump and a gcore."""
+
+    name: str
+    version: str
+    exe: Path
+    proc: subprocess.Popen
+    pid: int
+    stacks_path: Path
+    stacks_text: str
+    dump: list[Goroutine]
+    core: Optional[Path] = None
+    core_error: Optional[str] = None
+    started: float = 0.0
+
+    @property
+    def writer_id(self) -> Optional[int]:
+        """The goroutine that wrote the dump: runtime.Stack lists the calling
+        goroutine first, as [running]. It has exited since."""
+        if self.dump and self.dump[0].base_status == "running":
+            return self.dump[0].id
+        return None
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def require_core(self) -> Path:
+        if self.core is None:
+            pytest.fail(f"no gcore core for {self.name} (go {self.version}): {self.core_error}", pytrace=False)
+        return self.core
+
+
+@dataclasses.dataclass
+class CrashRun:
+    name: str
+    version: str
+    exe: Path
+    rundir: Path
+    pid: int
+    returncode: int
+    stderr: str
+    dump: list[Goroutine]
+    core: Optional[Path]
+    skip_reason: Optional[str] = None
+    error: Optional[str] = None
+
+    def require_core(self) -> Path:
+        if self.skip_reason:
+            pytest.skip(self.skip_reason)
+        if self.error:
+            pytest.fail(self.error, pytrace=False)
+        assert self.core is not None
+        return self.core
+
+
+class GoEnv:
+    """Everything for one Go release; created once per version per session."""
+
+    def __init__(self, version: str):
+        self.version = version
+        self.workdir = WORK / version
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._go: Optional[str] = None
+        self._go_error: Optional[str] = None
+        self._built: dict[str, object] = {}
+        self._running: dict[str, object] = {}
+        self._crashes: dict[str, object] = {}
+        self._cores: list[Path] = []
+
+    # -- toolchain --------------------------------------------------------
+    @property
+    def go(self) -> str:
+        if self._go is None and self._go_error is None:
+            try:
+                p = subprocess.run(
+                    [str(GO_TOOLCHAIN), self.version],
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    text=True,
+                    timeout=BUILD_TIMEOUT,
+                )
+            except subprocess.TimeoutExpired:
+                self._go_error = f"scripts/go-toolchain {self.version} timed out"
+            else:
+                if p.returncode == 0 and p.stdout.strip():
+                    self._go = p.stdout.strip().splitlines()[-1]
+                else:
+                    self._go_error = f"scripts/go-toolchain {self.version} failed (exit {p.returncode}):\n{p.stderr[-3000:]}"
+        if self._go_error:
+            raise HarnessError(self._go_error)
+        assert self._go is not None
+        return self._go
+
+    def go_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(GOTOOLCHAIN="local", GOFLAGS="-mod=mod", GOPROXY="off", GOWORK="off")
+        if not (env.get("GOCACHE") or env.get("XDG_CACHE_HOME") or env.get("HOME")):
+            env["GOCACHE"] = str(WORK / "gocache")
+        return env
+
+    # -- build ------------------------------------------------------------
+    def build(self, name: str) -> Path:
+        if name == MISSING:
+            raise HarnessError(f"no examples found in {EXAMPLES_DIR} (expected standalone Go modules such as examples/cms)")
+        cached = self._built.get(name)
+        if isinstance(cached, Path):
+            return cached
+        if isinstance(cached, HarnessError):
+            raise cached
+        try:
+            exe = self._build(name)
+        except HarnessError as e:
+            self._built[name] = e
+            raise
+        self._built[name] = exe
+        return exe
+
+    def _build(self, name: str) -> Path:
+        src = EXAMPLES_DIR / name
+        if not (src / "go.mod").is_file():
+            raise HarnessError(f"example {name}: {src}/go.mod not found")
+        exe = self.workdir / f"{name}-{self.version}"
+        cmd = [self.go, "build", "-o", str(exe), "."]
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run(
+                cmd, cwd=src, env=self.go_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=BUILD_TIMEOUT
+            )
+        except subprocess.TimeoutExpired:
+            raise HarnessError(f"building {name} with go {self.version} timed out after {BUILD_TIMEOUT:.0f}s")
+        if p.returncode != 0:
+            raise HarnessError(
+                f"building example {name} with go {self.version} failed (exit {p.returncode}):\n"
+                f"$ (cd {src} && GOTOOLCHAIN=local GOFLAGS=-mod=mod GOPROXY=off {' '.join(cmd)})\n{p.stdout}{p.stderr}"
+            )
+        sys.stderr.write(f"[e2e] built {exe.name} in {time.monotonic() - t0:.1f}s\n")
+        return exe
+
+    # -- long-running examples -------------------------------------------
+    def running(self, name: str) -> RunningExample:
+        cached = self._running.get(name)
+        if isinstance(cached, RunningExample):
+            return cached
+        if isinstance(cached, HarnessError):
+            raise cached
+        try:
+            r = self._start(name)
+        except HarnessError as e:
+            self._running[name] = e
+            raise
+        self._running[name] = r
+        return r
+
+    def _start(self, name: str) -> RunningExample:
+        exe = self.build(name)
+        stacks = self.workdir / f"{name}.stacks"
+        out_path = self.workdir / f"{name}.stdout"
+        err_path = self.workdir / f"{name}.stderr"
+        for p in (stacks, out_path, err_path):
+            p.unlink(missing_ok=True)
+        env = {k: v for k, v in os.environ.items() if k not in ("GOTRACEBACK", "GODEBUG", "GOMAXPROCS")}
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            proc = subprocess.Popen(
+                [str(exe), "-stacks", str(stacks)],
+                cwd=self.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        _STARTED_PGIDS.add(proc.pid)
+        started = time.monotonic()
+        deadline = started + READY_TIMEOUT
+        pid = None
+        while time.monotonic() < deadline:
+            m = _READY_RE.search(out_path.read_text(errors="replace"))
+            if m:
+                pid = int(m.group(1))
+                break
+            if proc.poll() is not None:
+                self._stop(proc)
+                raise HarnessError(
+                    f"example {name} (go {self.version}) exited with {proc.returncode} before printing 'ready pid=N'\n"
+                    f"stdout:\n{_tail(out_path)}\nstderr:\n{_tail(err_path)}"
+                )
+            time.sleep(0.05)
+        if pid is None:
+            self._stop(proc)
+            raise HarnessError(
+                f"example {name} (go {self.version}) printed no 'ready pid=N' line within {READY_TIMEOUT:.0f}s\n"
+                f"stdout:\n{_tail(out_path)}\nstderr:\n{_tail(err_path)}"
+            )
+        if pid != proc.pid:
+            self._stop(proc)
+            raise HarnessError(f"example {name}: ready line says pid={pid} but the process is {proc.pid}")
+        if not stacks.is_file():
+            self._stop(proc)
+            raise HarnessError(f"example {name} printed ready but wrote no stacks file {stacks}")
+        text = stacks.read_text(errors="replace")
+        dump = parse_traceback(text)
+        if not dump:
+            self._stop(proc)
+            raise HarnessError(f"no goroutines parsed from {stacks}:\n{text[:2000]}")
+        r = RunningExample(name, self.version, exe, proc, pid, stacks, text, dump, started=started)
+        # Take the core now, before any test attaches to the live process.
+        self._gcore(r)
+        return r
+
+    def _gcore(self, r: RunningExample) -> None:
+        gcore = shutil.which("gcore")
+        if gcore is None:
+            r.core_error = "gcore not found (install gdb; scripts/test does)"
+            return
+        prefix = self.workdir / f"{r.name}.core"
+        core = Path(f"{prefix}.{r.pid}")
+        core.unlink(missing_ok=True)
+        self._cores.append(core)
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run(
+                [gcore, "-o", str(prefix), str(r.pid)],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=GCORE_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            r.core_error = f"gcore -o {prefix} {r.pid} timed out after {GCORE_TIMEOUT:.0f}s"
+            return
+        if p.returncode != 0 or not core.is_file():
+            r.core_error = f"gcore -o {prefix} {r.pid} failed (exit {p.returncode}):\n{p.stdout[-2000:]}{p.stderr[-2000:]}"
+            return
+        if not r.alive():
+            r.core_error = f"example {r.name} died while gcore ran (exit {r.proc.returncode})"
+            return
+        r.core = core
+        sys.stderr.write(f"[e2e] gcore {core.name}: {core.stat().st_size >> 20} MiB in {time.monotonic() - t0:.1f}s\n")
+
+    # -- crashing examples ------------------------------------------------
+    def crash(self, name: str) -> CrashRun:
+        cached = self._crashes.get(name)
+        if isinstance(cached, CrashRun):
+            return cached
+        if isinstance(cached, HarnessError):
+            raise cached
+        try:
+            c = self._crash(name)
+        except HarnessError as e:
+            self._crashes[name] = e
+            raise
+        self._crashes[name] = c
+        return c
+
+    def _crash(self, name: str) -> CrashRun:
+        exe = self.build(name)
+        pattern = read_core_pattern()
+        rundir = self.workdir / f"{name}-run"
+        shutil.rmtree(rundir, ignore_errors=True)
+        rundir.mkdir(parents=True)
+        if pattern.startswith("|"):
+            return CrashRun(
+                name, self.version, exe, rundir, 0, 0, "", [], None,
+                skip_reason=(
+                    f"kernel.core_pattern pipes cores to a program ({pattern!r}); crash-core tests need a plain "
+                    f"file pattern, e.g. `echo core > /proc/sys/kernel/core_pattern` (as root, outside containers)"
+                ),
+            )
+        env = {k: v for k, v in os.environ.items() if k not in ("GODEBUG", "GOMAXPROCS")}
+        env["GOTRACEBACK"] = "crash"
+        out_path, err_path = rundir / "stdout", rundir / "stderr"
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            proc = subprocess.Popen(
+                [str(exe), "-stacks", str(rundir / "stacks.txt")],
+                cwd=rundir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                preexec_fn=_enable_core_dumps,
+            )
+        _STARTED_PGIDS.add(proc.pid)
+        try:
+            rc = proc.wait(timeout=CRASH_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self._stop(proc)
+            raise HarnessError(
+                f"example {name} (go {self.version}) did not crash within {CRASH_TIMEOUT:.0f}s\n"
+                f"stdout:\n{_tail(out_path)}\nstderr:\n{_tail(err_path)}"
+            )
+        _kill_group(proc.pid)
+        stderr = err_path.read_text(errors="replace")
+        core = find_core_file(rundir, proc.pid, exe)
+        if core is not None:
+            self._cores.append(core)
+        error = None
+        if rc != -signal.SIGABRT:
+            error = (
+                f"example {name} (go {self.version}) with GOTRACEBACK=crash exited with {rc}, expected death by SIGABRT "
+                f"(-{int(signal.SIGABRT)})\nstderr:\n{stderr[-4000:]}"
+            )
+        elif core is None:
+            limit = resource.getrlimit(resource.RLIMIT_CORE)
+            error = (
+                f"example {name} (go {self.version}) died of SIGABRT but no core file was found in {rundir} "
+                f"(core_pattern={pattern!r}, core_uses_pid={_core_uses_pid()}, harness RLIMIT_CORE={limit})"
+            )
+        return CrashRun(name, self.version, exe, rundir, proc.pid, rc, stderr, parse_traceback(stderr), core, error=error)
+
+    # -- teardown -----------------------------------------------------------
+    @staticmethod
+    def _stop(proc: subprocess.Popen) -> None:
+        _kill_group(proc.pid)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def close(self) -> None:
+        for r in self._running.values():
+            if isinstance(r, RunningExample):
+                self._stop(r.proc)
+        if os.environ.get("GOROSCOPE_KEEP_CORES") != "1":
+            for core in self._cores:
+                core.unlink(missing_ok=True)
+            for c in self._crashes.values():
+                if isinstance(c, CrashRun):
+                    shutil.rmtree(c.rundir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# Fixtures
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def go_version(request: pytest.FixtureRequest) -> str:
+    """The Go release under test (parametrized session-wide, so that all tests
+    of one version run together)."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def goenv(go_version: str):
+    env = GoEnv(go_version)
+    yield env
+    env.close()
+
+
+@pytest.fixture(scope="session")
+def goroscope() -> Path:
+    exe = goroscope_path()
+    if not exe.is_file():
+        pytest.fail(
+            f"goroscope binary not found at {exe}; build it with `cargo build --release` "
+            f"(scripts/test does) or set GOROSCOPE_BIN",
+            pytrace=False,
+        )
+    return exe
+
+
+def _harness(call):
+    try:
+        return call()
+    except HarnessError as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture
+def running(goenv: GoEnv, example: str) -> RunningExample:
+    """The example, built with this Go release and running (started once per
+    session), with Go's stack dump and a gcore taken right after ready."""
+    r = _harness(lambda: goenv.running(example))
+    return r
+
+
+@pytest.fixture
+def crashed(goenv: GoEnv, crash_example: str) -> CrashRun:
+    return _harness(lambda: goenv.crash(crash_example))
+
+
+@pytest.fixture
+def any_core(goenv: GoEnv) -> tuple[RunningExample, Path]:
+    """A gcore core of the first long-running example (for error-path tests)."""
+    names = live_examples()
+    if not names:
+        pytest.fail(f"no long-running examples in {EXAMPLES_DIR}", pytrace=False)
+    r = _harness(lambda: goenv.running(names[0]))
+    return r, r.require_core()
