@@ -59,7 +59,7 @@ pub enum Output {
         go_version: String,
         goroutines: Vec<Goroutine>,
         group: bool,
-        session_text: Vec<String>,
+        text: String,
     },
     Bt {
         go_version: String,
@@ -100,13 +100,24 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
         Command::Info => info(s),
         Command::Goroutines { system, group } => {
             let (goroutines, warnings) = s.goroutines(*system)?;
-            let session_text = goroutines.iter().map(|g| goroutine_line(s, g)).collect();
+            let text = if *group {
+                group_text(s, &goroutines)
+            } else {
+                let mut t: String = goroutines
+                    .iter()
+                    .map(|g| goroutine_line(s, g) + "\n")
+                    .collect();
+                if goroutines.is_empty() {
+                    t.push_str("no goroutines\n");
+                }
+                t
+            };
             Ok(Outcome {
                 output: Output::Goroutines {
                     go_version,
                     goroutines,
                     group: *group,
-                    session_text,
+                    text,
                 },
                 warnings,
             })
@@ -241,20 +252,7 @@ impl Output {
     pub fn text(&self) -> String {
         match self {
             Output::Info(i) => info_text(i),
-            Output::Goroutines {
-                goroutines,
-                group,
-                session_text,
-                ..
-            } => {
-                if *group {
-                    group_text(goroutines)
-                } else {
-                    let mut out = session_text.join("\n");
-                    out.push('\n');
-                    out
-                }
-            }
+            Output::Goroutines { text, .. } => text.clone(),
             Output::Bt { texts, .. } => texts.join("\n"),
         }
     }
@@ -360,7 +358,7 @@ fn groups(gs: &[Goroutine]) -> Vec<Group> {
     order
 }
 
-fn group_text(gs: &[Goroutine]) -> String {
+fn group_text(s: &Session, gs: &[Goroutine]) -> String {
     let mut out = String::new();
     for grp in groups(gs) {
         let ids: Vec<String> = grp.ids.iter().take(10).map(|i| i.to_string()).collect();
@@ -376,14 +374,20 @@ fn group_text(gs: &[Goroutine]) -> String {
             ids.join(" "),
             more
         ));
-        for f in grp.frames.iter().filter(|f| !f.wrapper) {
-            out.push_str(&format!(
-                "    {}\n        {}:{}\n",
-                f.function, f.file, f.line
-            ));
-        }
-        if let Some(c) = &grp.created_by {
-            out.push_str(&format!("    created by {c}\n"));
+        // Render the group's first member the way Go's traceback would.
+        if let Some(first) = gs.iter().find(|g| g.id == grp.ids[0]) {
+            for f in traceback::visible_frames(&s.rt, first, false) {
+                out.push_str(&format!(
+                    "    {}\n        {}:{}\n",
+                    f.function, f.file, f.line
+                ));
+            }
+            if let Some(c) = first.created_by.as_ref().filter(|c| c.shown) {
+                out.push_str(&format!(
+                    "    created by {}\n        {}:{}\n",
+                    c.function, c.file, c.line
+                ));
+            }
         }
         out.push('\n');
     }

@@ -145,16 +145,34 @@ fn check_core_matches(core: &CoreFile, exe: &Executable) -> Result<()> {
         return Ok(());
     };
     if found != expected {
-        let id_of = |d: &[u8]| {
-            let s = String::from_utf8_lossy(d.get(16..).unwrap_or(&[]));
-            s.trim_end_matches('\0').to_string()
-        };
-        return Err(Error::Mismatch(format!(
-            "{} has Go build id {:?} but the core was made from a binary with build id {:?}",
-            exe.path().display(),
-            id_of(expected),
-            id_of(found)
-        )));
+        let exe_id = go_note_id(expected).unwrap_or_default();
+        return Err(Error::Mismatch(match go_note_id(found) {
+            Some(core_id) => format!(
+                "{} has Go build id {exe_id:?} but the core was made from a binary with build id {core_id:?}",
+                exe.path().display()
+            ),
+            None => format!(
+                "{} (Go build id {exe_id:?}) does not match the core: the core has no Go build id note at {:#x}, so it was made from a different binary",
+                exe.path().display(),
+                sec.addr + bias
+            ),
+        }));
     }
     Ok(())
+}
+
+/// The build id string of a `.note.go.buildid` note image, if it is one.
+fn go_note_id(note: &[u8]) -> Option<String> {
+    let namesz = u32::from_le_bytes(note.get(0..4)?.try_into().ok()?) as usize;
+    let descsz = u32::from_le_bytes(note.get(4..8)?.try_into().ok()?) as usize;
+    let ty = u32::from_le_bytes(note.get(8..12)?.try_into().ok()?);
+    if namesz != 4 || ty != 4 || note.get(12..16)? != b"Go\0\0" {
+        return None;
+    }
+    let desc = note.get(16..16 + descsz)?;
+    Some(
+        String::from_utf8_lossy(desc)
+            .trim_end_matches('\0')
+            .to_string(),
+    )
 }

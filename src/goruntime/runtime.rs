@@ -234,7 +234,11 @@ impl GoRuntime {
 }
 
 fn symbol_addr(exe: &Executable, bias: u64, name: &str) -> Result<u64> {
-    exe.symbol(name).map(|s| s.addr + bias).ok_or_else(|| {
+    // Assembly functions carry their ABI in the ELF name ("….abi0").
+    let sym = exe
+        .symbol(name)
+        .or_else(|| exe.symbol(&format!("{name}.abi0")));
+    sym.map(|s| s.addr + bias).ok_or_else(|| {
         Error::Layout(format!(
             "symbol {name} not found in {} (stripped with -s?)",
             exe.path().display()
