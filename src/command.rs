@@ -3,7 +3,6 @@
 //! result is rendered once, as text or JSON, by [`Output`].
 
 use serde::Serialize;
-use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::report::Goroutine;
@@ -64,7 +63,7 @@ pub enum Output {
     Bt {
         go_version: String,
         goroutines: Vec<Goroutine>,
-        texts: Vec<String>,
+        runtime_frames: bool,
     },
 }
 
@@ -101,11 +100,11 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
         Command::Goroutines { system, group } => {
             let (goroutines, warnings) = s.goroutines(*system)?;
             let text = if *group {
-                group_text(s, &goroutines)
+                group_text(&goroutines)
             } else {
                 let mut t: String = goroutines
                     .iter()
-                    .map(|g| goroutine_line(s, g) + "\n")
+                    .map(|g| goroutine_line(g) + "\n")
                     .collect();
                 if goroutines.is_empty() {
                     t.push_str("no goroutines\n");
@@ -134,15 +133,11 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
                     return Err(Error::Other(format!("no goroutine with id {id}")));
                 }
             }
-            let texts = goroutines
-                .iter()
-                .map(|g| traceback::format_goroutine(&s.rt, g, *runtime_frames))
-                .collect();
             Ok(Outcome {
                 output: Output::Bt {
                     go_version,
                     goroutines,
-                    texts,
+                    runtime_frames: *runtime_frames,
                 },
                 warnings,
             })
@@ -209,8 +204,8 @@ fn info(s: &Session) -> Result<Outcome> {
 }
 
 /// The first frame Go would show, used as a goroutine's "top user frame".
-fn top_frame(s: &Session, g: &Goroutine) -> String {
-    traceback::visible_frames(&s.rt, g, false)
+fn top_frame(g: &Goroutine) -> String {
+    traceback::visible_frames(g, false)
         .first()
         .map(|f| format!("{} {}:{}", f.function, short_file(&f.file), f.line))
         .unwrap_or_else(|| "?".into())
@@ -225,7 +220,7 @@ fn short_file(f: &str) -> &str {
     }
 }
 
-fn goroutine_line(s: &Session, g: &Goroutine) -> String {
+fn goroutine_line(g: &Goroutine) -> String {
     let created = g
         .created_by
         .as_ref()
@@ -242,7 +237,7 @@ fn goroutine_line(s: &Session, g: &Goroutine) -> String {
         "{:>7}  [{}]  {}{}",
         g.id,
         g.header_status(),
-        top_frame(s, g),
+        top_frame(g),
         created
     )
 }
@@ -250,36 +245,83 @@ fn goroutine_line(s: &Session, g: &Goroutine) -> String {
 impl Output {
     /// Human-readable text.
     pub fn text(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = self.write_text(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    /// Writes the human-readable text, streamed.
+    pub fn write_text(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
         match self {
-            Output::Info(i) => info_text(i),
-            Output::Goroutines { text, .. } => text.clone(),
-            Output::Bt { texts, .. } => texts.join("\n"),
+            Output::Info(i) => w.write_all(info_text(i).as_bytes()),
+            Output::Goroutines { text, .. } => w.write_all(text.as_bytes()),
+            Output::Bt {
+                goroutines,
+                runtime_frames,
+                ..
+            } => {
+                for (i, g) in goroutines.iter().enumerate() {
+                    if i > 0 {
+                        writeln!(w)?;
+                    }
+                    traceback::write_goroutine(w, g, *runtime_frames)?;
+                }
+                Ok(())
+            }
         }
     }
 
-    /// The JSON document.
-    pub fn json(&self) -> serde_json::Value {
+    /// Writes the JSON document, streamed (100k goroutines must not be
+    /// built as one in-memory tree).
+    pub fn write_json(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
         match self {
-            Output::Info(i) => serde_json::to_value(i).unwrap_or_default(),
+            Output::Info(i) => serde_json::to_writer(&mut *w, i)?,
             Output::Goroutines {
                 go_version,
                 goroutines,
                 group,
                 ..
             } => {
-                let mut v = json!({"go_version": go_version, "goroutines": goroutines});
-                if *group {
-                    v["groups"] = serde_json::to_value(groups(goroutines)).unwrap_or_default();
-                }
-                v
+                let doc = GoroutinesDoc {
+                    go_version,
+                    goroutines,
+                    groups: group.then(|| groups(goroutines)),
+                };
+                serde_json::to_writer(&mut *w, &doc)?
             }
             Output::Bt {
                 go_version,
                 goroutines,
                 ..
-            } => json!({"go_version": go_version, "goroutines": goroutines}),
+            } => {
+                let doc = GoroutinesDoc {
+                    go_version,
+                    goroutines,
+                    groups: None,
+                };
+                serde_json::to_writer(&mut *w, &doc)?
+            }
         }
+        writeln!(w)
     }
+
+    /// The JSON document as a value (small outputs, tests).
+    pub fn json(&self) -> serde_json::Value {
+        let mut buf = Vec::new();
+        if self.write_json(&mut buf).is_err() {
+            return serde_json::Value::Null;
+        }
+        serde_json::from_slice(&buf).unwrap_or_default()
+    }
+}
+
+/// The `goroutines --json` document (also `bt --json`).
+#[derive(Serialize)]
+struct GoroutinesDoc<'a> {
+    go_version: &'a str,
+    goroutines: &'a [Goroutine],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<Group>>,
 }
 
 fn info_text(i: &Info) -> String {
@@ -358,7 +400,7 @@ fn groups(gs: &[Goroutine]) -> Vec<Group> {
     order
 }
 
-fn group_text(s: &Session, gs: &[Goroutine]) -> String {
+fn group_text(gs: &[Goroutine]) -> String {
     let mut out = String::new();
     for grp in groups(gs) {
         let ids: Vec<String> = grp.ids.iter().take(10).map(|i| i.to_string()).collect();
@@ -376,7 +418,7 @@ fn group_text(s: &Session, gs: &[Goroutine]) -> String {
         ));
         // Render the group's first member the way Go's traceback would.
         if let Some(first) = gs.iter().find(|g| g.id == grp.ids[0]) {
-            for f in traceback::visible_frames(&s.rt, first, false) {
+            for f in traceback::visible_frames(first, false) {
                 out.push_str(&format!(
                     "    {}\n        {}:{}\n",
                     f.function, f.file, f.line

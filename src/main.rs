@@ -1,6 +1,7 @@
 //! The `goroscope` command line: parses arguments (clap), opens a session,
 //! runs one command from the command table and prints its rendering.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -141,10 +142,19 @@ fn main() -> ExitCode {
     };
     // Detach from a live process before printing: the pause ends here.
     drop(session);
-    if t.json {
-        println!("{}", outcome.output.json());
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let written = if t.json {
+        outcome.output.write_json(&mut out)
     } else {
-        print!("{}", outcome.output.text());
+        outcome.output.write_text(&mut out)
+    };
+    if let Err(e) = written.and_then(|_| out.flush()) {
+        // A closed pipe (`| head`) is not an error worth a message.
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("goroscope: writing output: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
     }
     for w in &outcome.warnings {
         eprintln!("goroscope: warning: {w}");

@@ -1,7 +1,11 @@
 //! The goroutine model every frontend renders: status and wait reason as Go
 //! prints them, all logical frames, creator, thread and stack facts.
 
+use std::sync::Arc;
+
 use serde::Serialize;
+
+use crate::goruntime::funcname::print_name;
 
 use crate::goruntime::goroutine::{status, G};
 use crate::session::Session;
@@ -11,8 +15,8 @@ use crate::unwind::{self, LogicalFrame, StartRegs, Stop, DEFAULT_MAX_FRAMES};
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Frame {
     /// Name as Go prints it (generic shapes shown as `[...]`).
-    pub function: String,
-    pub file: String,
+    pub function: Arc<str>,
+    pub file: Arc<str>,
     pub line: i32,
     pub pc: u64,
     pub inlined: bool,
@@ -22,9 +26,12 @@ pub struct Frame {
     pub offset: u64,
     /// Name as recorded in the binary.
     #[serde(skip)]
-    pub raw_name: String,
+    pub raw_name: Arc<str>,
     #[serde(skip)]
     pub func_id: u8,
+    /// Whether Go's level-1 traceback shows this frame.
+    #[serde(skip)]
+    pub shown: bool,
 }
 
 /// Who started a goroutine.
@@ -91,60 +98,10 @@ impl Goroutine {
     }
 }
 
-/// Formats a function name as Go prints it (runtime `funcNamePiecesForPrint`).
-pub fn print_name(raw: &str, go127: bool) -> String {
-    let Some(i) = raw.find('[') else {
-        return raw.to_string();
-    };
-    let Some(j) = raw.rfind(']') else {
-        return raw.to_string();
-    };
-    if j <= i {
-        return raw.to_string();
-    }
-    let interior = &raw[i + 1..j];
-    if !go127 || !interior.contains('[') {
-        return format!("{}[...]{}", &raw[..i], &raw[j + 1..]);
-    }
-    // go1.27: generic method of a generic type: "T[...].M[...]".
-    let mut depth = 1i32;
-    let (mut rbr, mut lbr) = (None, None);
-    for (k, c) in interior.char_indices() {
-        match c {
-            '[' => {
-                depth += 1;
-                if depth == 1 {
-                    lbr = Some(k);
-                    break;
-                }
-            }
-            ']' => {
-                depth -= 1;
-                if depth < 0 {
-                    break;
-                }
-                if depth == 0 {
-                    rbr = Some(k);
-                }
-            }
-            _ => {}
-        }
-    }
-    match (rbr, lbr) {
-        (Some(r), Some(l)) if l > r => format!(
-            "{}[...]{}[...]{}",
-            &raw[..i],
-            &interior[r + 1..l],
-            &raw[j + 1..]
-        ),
-        _ => format!("{}[...]{}", &raw[..i], &raw[j + 1..]),
-    }
-}
-
 impl Session {
     fn to_frame(&self, lf: &LogicalFrame) -> Frame {
         Frame {
-            function: print_name(&lf.raw_name, self.rt.version.at_least(27)),
+            function: lf.name.clone(),
             file: lf.file.clone(),
             line: lf.line,
             pc: lf.pc,
@@ -153,6 +110,7 @@ impl Session {
             offset: lf.pc.saturating_sub(lf.entry),
             raw_name: lf.raw_name.clone(),
             func_id: lf.func_id,
+            shown: false,
         }
     }
 
@@ -299,10 +257,11 @@ impl Session {
         );
         let mut frames = Vec::new();
         for pf in &unwound.frames {
-            for lf in unwind::logical_frames(&self.rt, &self.sym, pf) {
-                frames.push(self.to_frame(&lf));
+            for lf in unwind::logical_frames(&self.rt, &self.sym, pf).iter() {
+                frames.push(self.to_frame(lf));
             }
         }
+        crate::traceback::mark_shown(&self.rt, &mut frames);
         let unwind_error = match &unwound.stop {
             Stop::Complete => None,
             Stop::UnknownPc(pc) => Some(format!("unknown pc {pc:#x}")),
@@ -394,7 +353,12 @@ impl Session {
         }
         let now = self.now_nanotime(&gs);
         let mut out = Vec::with_capacity(gs.len());
-        for g in &gs {
+        for (i, g) in gs.iter().enumerate() {
+            if i % 4096 == 4095 {
+                // Keep peak memory flat on huge cores: drop mapped pages
+                // we are done with (they stay in the page cache).
+                self.target.release_pages();
+            }
             let gr = self.goroutine(g, now);
             if gr.system && !include_system {
                 continue;

@@ -2,7 +2,7 @@
 //! frames a traceback shows, the 50+50 elision, and the exact lines, so
 //! tools that parse Go tracebacks can read ours.
 
-use std::fmt::Write;
+use std::io::{self, Write};
 
 use crate::goruntime::runtime::GoRuntime;
 use crate::report::{Frame, Goroutine};
@@ -60,83 +60,89 @@ pub fn shows_frame(
             || is_exported_runtime(raw_name, rt.version.at_least(23)))
 }
 
-/// The frames Go's traceback prints for `g` at level 1 (or all frames with
-/// `runtime_frames`), before elision.
-pub fn visible_frames<'a>(
-    rt: &GoRuntime,
-    g: &'a Goroutine,
-    runtime_frames: bool,
-) -> Vec<&'a Frame> {
-    if runtime_frames {
-        return g.frames.iter().collect();
-    }
-    let mut out = Vec::new();
+/// Marks the frames Go's level-1 traceback prints (`Frame::shown`),
+/// including its fallback to all frames when none would show.
+pub fn mark_shown(rt: &GoRuntime, frames: &mut [Frame]) {
     let mut callee = 0u8; // FuncIDNormal
-    for f in &g.frames {
-        if shows_frame(rt, &f.raw_name, f.func_id, out.is_empty(), callee) {
-            out.push(f);
-        }
+    let mut any = false;
+    for f in frames.iter_mut() {
+        f.shown = shows_frame(rt, &f.raw_name, f.func_id, !any, callee);
+        any |= f.shown;
         callee = f.func_id;
     }
-    if out.is_empty() {
-        return g.frames.iter().collect();
+    if !any {
+        frames.iter_mut().for_each(|f| f.shown = true);
     }
-    out
 }
 
-fn write_frame(out: &mut String, f: &Frame) {
-    let name = if f.raw_name == "runtime.gopanic" {
+/// The frames Go's traceback prints for `g` at level 1 (or all frames with
+/// `runtime_frames`), before elision.
+pub fn visible_frames(g: &Goroutine, runtime_frames: bool) -> Vec<&Frame> {
+    g.frames
+        .iter()
+        .filter(|f| runtime_frames || f.shown)
+        .collect()
+}
+
+fn write_frame(out: &mut dyn Write, f: &Frame) -> io::Result<()> {
+    let name = if &*f.raw_name == "runtime.gopanic" {
         "panic"
     } else {
         &f.function
     };
-    let _ = writeln!(out, "{name}(...)");
-    let _ = write!(out, "\t{}:{}", f.file, f.line);
+    writeln!(out, "{name}(...)")?;
+    write!(out, "\t{}:{}", f.file, f.line)?;
     if !f.inlined && f.offset > 0 {
-        let _ = write!(out, " +{:#x}", f.offset);
+        write!(out, " +{:#x}", f.offset)?;
     }
-    out.push('\n');
+    writeln!(out)
 }
 
-/// One goroutine in Go's traceback format, ending with a newline.
-pub fn format_goroutine(rt: &GoRuntime, g: &Goroutine, runtime_frames: bool) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "goroutine {} [{}]:", g.id, g.header_status());
-    let frames = visible_frames(rt, g, runtime_frames);
+/// One goroutine in Go's traceback format, as a string.
+pub fn format_goroutine(g: &Goroutine, runtime_frames: bool) -> String {
+    let mut buf = Vec::new();
+    let _ = write_goroutine(&mut buf, g, runtime_frames);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Writes one goroutine in Go's traceback format, ending with a newline.
+pub fn write_goroutine(out: &mut dyn Write, g: &Goroutine, runtime_frames: bool) -> io::Result<()> {
+    writeln!(out, "goroutine {} [{}]:", g.id, g.header_status())?;
+    let frames = visible_frames(g, runtime_frames);
     if frames.len() > INNER_FRAMES + OUTER_FRAMES {
         for f in &frames[..INNER_FRAMES] {
-            write_frame(&mut out, f);
+            write_frame(out, f)?;
         }
         let elided = frames.len() - INNER_FRAMES - OUTER_FRAMES;
-        let _ = writeln!(out, "...{elided} frames elided...");
+        writeln!(out, "...{elided} frames elided...")?;
         for f in &frames[frames.len() - OUTER_FRAMES..] {
-            write_frame(&mut out, f);
+            write_frame(out, f)?;
         }
     } else {
         for f in frames {
-            write_frame(&mut out, f);
+            write_frame(out, f)?;
         }
     }
     if let Some(err) = &g.unwind_error {
-        let _ = writeln!(out, "goroscope: stack incomplete: {err}");
+        writeln!(out, "goroscope: stack incomplete: {err}")?;
     }
     if let Some(c) = g
         .created_by
         .as_ref()
         .filter(|c| c.shown || runtime_frames && g.id != 1)
     {
-        let _ = write!(out, "created by {}", c.function);
+        write!(out, "created by {}", c.function)?;
         if c.goroutine != 0 {
-            let _ = write!(out, " in goroutine {}", c.goroutine);
+            write!(out, " in goroutine {}", c.goroutine)?;
         }
-        out.push('\n');
-        let _ = write!(out, "\t{}:{}", c.file, c.line);
+        writeln!(out)?;
+        write!(out, "\t{}:{}", c.file, c.line)?;
         if c.offset > 0 {
-            let _ = write!(out, " +{:#x}", c.offset);
+            write!(out, " +{:#x}", c.offset)?;
         }
-        out.push('\n');
+        writeln!(out)?;
     }
-    out
+    Ok(())
 }
 
 #[cfg(test)]

@@ -137,6 +137,9 @@ pub trait Target: Memory {
                 .collect(),
         )
     }
+    /// Drops cached or mapped pages the caller is done with (long walks
+    /// over huge cores call this to keep memory flat). Default: nothing.
+    fn release_pages(&self) {}
     /// The core file behind this target, when it is one.
     fn as_core(&self) -> Option<&core::CoreFile> {
         None

@@ -5,9 +5,10 @@
 //! from the inline tree into logical frames.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::binary::pclntab::{Func, FUNC_FLAG_SPWRITE, FUNC_FLAG_TOP_FRAME, PCDATA_INL_TREE_INDEX};
+use crate::goruntime::funcname::print_name;
 use crate::goruntime::runtime::GoRuntime;
 use crate::memory::Memory;
 
@@ -40,8 +41,10 @@ pub struct PhysFrame {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogicalFrame {
     /// Name as recorded in the pclntab.
-    pub raw_name: String,
-    pub file: String,
+    pub raw_name: Arc<str>,
+    /// Name as Go prints it.
+    pub name: Arc<str>,
+    pub file: Arc<str>,
     pub line: i32,
     /// Physical pc of the frame this belongs to.
     pub pc: u64,
@@ -75,12 +78,47 @@ pub struct Unwound {
 /// Symbolization cache: physical pc (with trap flag) → logical frames.
 #[derive(Debug, Default)]
 pub struct SymCache {
-    logical: Mutex<HashMap<(u64, bool), Vec<LogicalFrame>>>,
+    logical: Mutex<HashMap<(u64, bool), Arc<[LogicalFrame]>>>,
 }
 
 fn is_injected(rt: &GoRuntime, id: u8) -> bool {
     let f = &rt.funcids;
     id == f.sigpanic || id == f.async_preempt || id == f.debug_call_v2
+}
+
+/// The used part of a goroutine stack, read in one bulk read so that
+/// unwinding costs one memory access per goroutine, not one per frame.
+struct StackImage {
+    base: u64,
+    data: Vec<u8>,
+}
+
+/// Largest stack image read in bulk; deeper stacks fall back to word reads.
+const MAX_STACK_IMAGE: u64 = 1 << 20;
+
+impl StackImage {
+    fn new(mem: &dyn Memory, sp: u64, hi: u64) -> Self {
+        if hi <= sp {
+            return StackImage {
+                base: sp,
+                data: Vec::new(),
+            };
+        }
+        let mut data = vec![0u8; (hi - sp).min(MAX_STACK_IMAGE) as usize];
+        let n = mem.read_partial(sp, &mut data).unwrap_or(0);
+        data.truncate(n);
+        StackImage { base: sp, data }
+    }
+
+    fn read_u64(&self, mem: &dyn Memory, addr: u64) -> crate::error::Result<u64> {
+        if addr >= self.base {
+            let off = (addr - self.base) as usize;
+            if let Some(b) = self.data.get(off..off + 8) {
+                return Ok(u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+            }
+        }
+        mem.read_u64(addr)
+    }
 }
 
 /// Unwinds a goroutine stack bounded by [lo, hi).
@@ -109,6 +147,7 @@ pub fn unwind(
             }
         }
     }
+    let image = StackImage::new(mem, sp, hi);
     let mut innermost = true;
     loop {
         if frames.len() >= max_frames {
@@ -154,7 +193,7 @@ pub fn unwind(
                 stop: Stop::Complete,
             };
         }
-        let lr = match mem.read_u64(fp - 8) {
+        let lr = match image.read_u64(mem, fp - 8) {
             Ok(v) => v,
             Err(_) => {
                 return Unwound {
@@ -194,14 +233,14 @@ impl PhysFrame {
 }
 
 /// Expands a physical frame into logical frames, innermost first.
-pub fn logical_frames(rt: &GoRuntime, cache: &SymCache, f: &PhysFrame) -> Vec<LogicalFrame> {
+pub fn logical_frames(rt: &GoRuntime, cache: &SymCache, f: &PhysFrame) -> Arc<[LogicalFrame]> {
     let key = (f.pc, f.trap);
     if let Ok(c) = cache.logical.lock() {
         if let Some(v) = c.get(&key) {
             return v.clone();
         }
     }
-    let v = expand(rt, f);
+    let v: Arc<[LogicalFrame]> = expand(rt, f).into();
     if let Ok(mut c) = cache.logical.lock() {
         c.insert(key, v.clone());
     }
@@ -213,15 +252,18 @@ fn expand(rt: &GoRuntime, f: &PhysFrame) -> Vec<LogicalFrame> {
     let func = &f.func;
     let mut out = Vec::new();
     let mut pc = f.sym_pc();
+    let go127 = rt.version.at_least(27);
     // Inline depth is small; bound it against corrupt trees.
     for _ in 0..1000 {
         let idx = pcln.pcdata(func, PCDATA_INL_TREE_INDEX, pc).unwrap_or(-1);
         let (file, line) = pcln.file_line(func, pc);
         if idx >= 0 {
             if let Some(ic) = pcln.inlined_call(func, idx) {
+                let raw = pcln.name_at(ic.name_off);
                 out.push(LogicalFrame {
-                    raw_name: pcln.name_at(ic.name_off).to_string(),
-                    file,
+                    raw_name: raw.into(),
+                    name: print_name(raw, go127).into(),
+                    file: file.into(),
                     line,
                     pc: f.pc,
                     entry: func.entry,
@@ -232,9 +274,11 @@ fn expand(rt: &GoRuntime, f: &PhysFrame) -> Vec<LogicalFrame> {
                 continue;
             }
         }
+        let raw = pcln.func_name(func);
         out.push(LogicalFrame {
-            raw_name: pcln.func_name(func).to_string(),
-            file,
+            raw_name: raw.into(),
+            name: print_name(raw, go127).into(),
+            file: file.into(),
             line,
             pc: f.pc,
             entry: func.entry,

@@ -107,6 +107,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("crash_example", crash_examples() or [MISSING], ids=str)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # With pytest-xdist (--dist loadgroup) keep each Go version on one worker.
     for item in items:

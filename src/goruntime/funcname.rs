@@ -1,0 +1,51 @@
+//! Function names as the Go runtime prints them.
+
+/// Formats a function name as Go prints it (runtime `funcNamePiecesForPrint`).
+pub fn print_name(raw: &str, go127: bool) -> String {
+    let Some(i) = raw.find('[') else {
+        return raw.to_string();
+    };
+    let Some(j) = raw.rfind(']') else {
+        return raw.to_string();
+    };
+    if j <= i {
+        return raw.to_string();
+    }
+    let interior = &raw[i + 1..j];
+    if !go127 || !interior.contains('[') {
+        return format!("{}[...]{}", &raw[..i], &raw[j + 1..]);
+    }
+    // go1.27: generic method of a generic type: "T[...].M[...]".
+    let mut depth = 1i32;
+    let (mut rbr, mut lbr) = (None, None);
+    for (k, c) in interior.char_indices() {
+        match c {
+            '[' => {
+                depth += 1;
+                if depth == 1 {
+                    lbr = Some(k);
+                    break;
+                }
+            }
+            ']' => {
+                depth -= 1;
+                if depth < 0 {
+                    break;
+                }
+                if depth == 0 {
+                    rbr = Some(k);
+                }
+            }
+            _ => {}
+        }
+    }
+    match (rbr, lbr) {
+        (Some(r), Some(l)) if l > r => format!(
+            "{}[...]{}[...]{}",
+            &raw[..i],
+            &interior[r + 1..l],
+            &raw[j + 1..]
+        ),
+        _ => format!("{}[...]{}", &raw[..i], &raw[j + 1..]),
+    }
+}
