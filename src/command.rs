@@ -102,10 +102,9 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
             let text = if *group {
                 group_text(&goroutines)
             } else {
-                let mut t: String = goroutines
-                    .iter()
-                    .map(|g| goroutine_line(g) + "\n")
-                    .collect();
+                let mut sorted: Vec<&Goroutine> = goroutines.iter().collect();
+                sorted.sort_by_key(|g| g.id);
+                let mut t: String = sorted.iter().map(|g| goroutine_line(g) + "\n").collect();
                 if goroutines.is_empty() {
                     t.push_str("no goroutines\n");
                 }
@@ -204,11 +203,25 @@ fn info(s: &Session) -> Result<Outcome> {
 }
 
 /// The first frame Go would show, used as a goroutine's "top user frame".
+/// The innermost frame of the program's own code (not the standard
+/// library), else the innermost frame Go would show.
 fn top_frame(g: &Goroutine) -> String {
-    traceback::visible_frames(g, false)
-        .first()
+    let shown = traceback::visible_frames(g, false);
+    shown
+        .iter()
+        .find(|f| is_user_function(&f.function))
+        .or(shown.first())
         .map(|f| format!("{} {}:{}", f.function, short_file(&f.file), f.line))
         .unwrap_or_else(|| "?".into())
+}
+
+/// Whether a function belongs to user code: package `main`, or an import
+/// path whose first element has a dot (standard-library paths never do).
+pub fn is_user_function(name: &str) -> bool {
+    let after_slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
+    let pkg_end = name[after_slash..].find('.').map(|i| after_slash + i).unwrap_or(name.len());
+    let pkg = &name[..pkg_end];
+    pkg == "main" || pkg.split('/').next().is_some_and(|first| first.contains('.'))
 }
 
 fn short_file(f: &str) -> &str {
@@ -316,6 +329,23 @@ impl Output {
 }
 
 /// The `goroutines --json` document (also `bt --json`).
+#[cfg(test)]
+mod tests {
+    use super::is_user_function;
+
+    #[test]
+    fn user_functions() {
+        assert!(is_user_function("main.main"));
+        assert!(is_user_function("main.(*Store).flush"));
+        assert!(is_user_function("github.com/x/y.(*T).M"));
+        assert!(is_user_function("goroscope.example/cms.run"));
+        assert!(!is_user_function("internal/sync.runtime_SemacquireMutex"));
+        assert!(!is_user_function("sync.(*Mutex).Lock"));
+        assert!(!is_user_function("net/http.(*conn).serve"));
+        assert!(!is_user_function("runtime.gopark"));
+    }
+}
+
 #[derive(Serialize)]
 struct GoroutinesDoc<'a> {
     go_version: &'a str,

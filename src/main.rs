@@ -41,6 +41,9 @@ struct TargetArgs {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Report how long a live target was paused (on stderr).
+    #[arg(long, global = true)]
+    timing: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -140,7 +143,15 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    // Detach from a live process before printing: the pause ends here.
+    // Let a live process run again before printing: the pause ends here.
+    if let Err(e) = session.target.resume() {
+        eprintln!("goroscope: warning: resuming the target: {e}");
+    }
+    if t.timing {
+        if let Some(p) = session.target.pause_duration() {
+            eprintln!("goroscope: target paused for {:.1} ms", p.as_secs_f64() * 1e3);
+        }
+    }
     drop(session);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());

@@ -23,9 +23,32 @@ pub const FUNC_FLAG_TOP_FRAME: u8 = 1;
 /// The function writes SP in ways the unwinder cannot follow.
 pub const FUNC_FLAG_SPWRITE: u8 = 2;
 
+/// Where the table's bytes (and funcdata such as inline trees) come from.
+enum Backing {
+    /// The executable on disk: the table is a slice of its file, funcdata is
+    /// read from its loadable segments.
+    Exe(Arc<Executable>),
+    /// An in-memory table (tests, fuzzing) with optional read-only images
+    /// standing in for the executable's data segments, as
+    /// (file virtual address, bytes).
+    Mem {
+        table: Arc<[u8]>,
+        rodata: Vec<(u64, Arc<[u8]>)>,
+    },
+}
+
+impl Backing {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Backing::Exe(exe) => exe.bytes(),
+            Backing::Mem { table, .. } => table,
+        }
+    }
+}
+
 /// The decoded pclntab of one module.
 pub struct Pclntab {
-    exe: Arc<Executable>,
+    backing: Backing,
     /// File offset of the pcHeader.
     base: usize,
     len: usize,
@@ -84,11 +107,15 @@ pub struct InlinedCall {
 }
 
 fn le_u32(b: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(off..off + 4)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        b.get(off..off.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 fn le_u64(b: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(off..off + 8)?.try_into().ok()?))
+    Some(u64::from_le_bytes(
+        b.get(off..off.checked_add(8)?)?.try_into().ok()?,
+    ))
 }
 
 fn read_uvarint(b: &[u8], pos: &mut usize) -> Option<u32> {
@@ -119,10 +146,42 @@ impl Pclntab {
         gofunc: u64,
         bias: u64,
     ) -> Result<Self> {
-        let bytes = exe.bytes();
+        Self::parse(Backing::Exe(exe), base, text, gofunc, bias)
+    }
+
+    /// Parses a pclntab held in memory: `data` starts with the pcHeader.
+    /// FUNCDATA (inline trees) is read from images added with
+    /// [`Pclntab::with_rodata`]; without them those reads find nothing.
+    /// For tests and fuzzing; the debugger itself uses [`Pclntab::new`].
+    pub fn from_bytes(
+        data: impl Into<Arc<[u8]>>,
+        text: u64,
+        gofunc: u64,
+        bias: u64,
+    ) -> Result<Self> {
+        let backing = Backing::Mem {
+            table: data.into(),
+            rodata: Vec::new(),
+        };
+        Self::parse(backing, 0, text, gofunc, bias)
+    }
+
+    /// Adds a read-only image at file virtual address `vaddr` that
+    /// [`Pclntab::target_bytes`] serves (in-memory tables only; ignored for
+    /// tables read from an executable).
+    pub fn with_rodata(mut self, vaddr: u64, bytes: impl Into<Arc<[u8]>>) -> Self {
+        if let Backing::Mem { rodata, .. } = &mut self.backing {
+            rodata.push((vaddr, bytes.into()));
+        }
+        self
+    }
+
+    fn parse(backing: Backing, base: usize, text: u64, gofunc: u64, bias: u64) -> Result<Self> {
+        let bytes = backing.bytes();
         let corrupt = |what: &str| Error::NotGo(format!("pclntab: {what}"));
-        let hdr = bytes
-            .get(base..base + 72)
+        let hdr = base
+            .checked_add(72)
+            .and_then(|end| bytes.get(base..end))
             .ok_or_else(|| corrupt("header out of file"))?;
         let magic = le_u32(hdr, 0).unwrap_or(0);
         if magic != MAGIC_GO120 {
@@ -138,17 +197,19 @@ impl Pclntab {
         }
         let word = |i: usize| le_u64(hdr, 8 + 8 * i).unwrap_or(0) as usize;
         let len = bytes.len() - base;
+        let (nfunc, funcnametab, cutab, filetab, pctab, pclntable) =
+            (word(0), word(3), word(4), word(5), word(6), word(7));
         let tab = Pclntab {
-            exe: exe.clone(),
+            backing,
             base,
             len,
-            nfunc: word(0),
+            nfunc,
             min_lc,
-            funcnametab: word(3),
-            cutab: word(4),
-            filetab: word(5),
-            pctab: word(6),
-            pclntable: word(7),
+            funcnametab,
+            cutab,
+            filetab,
+            pctab,
+            pclntable,
             text,
             gofunc,
             bias,
@@ -166,14 +227,19 @@ impl Pclntab {
                 )));
             }
         }
-        if tab.pclntable + (tab.nfunc + 1) * 8 > len {
+        let ftab_end = tab
+            .nfunc
+            .checked_add(1)
+            .and_then(|n| n.checked_mul(8))
+            .and_then(|n| n.checked_add(tab.pclntable));
+        if ftab_end.is_none_or(|end| end > len) {
             return Err(corrupt("function table runs past the end of the file"));
         }
         Ok(tab)
     }
 
     fn data(&self) -> &[u8] {
-        &self.exe.bytes()[self.base..self.base + self.len]
+        &self.backing.bytes()[self.base..self.base + self.len]
     }
 
     /// Number of functions.
@@ -188,14 +254,14 @@ impl Pclntab {
 
     fn ftab_entry(&self, i: usize) -> Option<(u32, u32)> {
         let d = self.data();
-        let off = self.pclntable + i * 8;
-        Some((le_u32(d, off)?, le_u32(d, off + 4)?))
+        let off = self.pclntable.checked_add(i.checked_mul(8)?)?;
+        Some((le_u32(d, off)?, le_u32(d, off.checked_add(4)?)?))
     }
 
     /// End of the last function (target address).
     pub fn max_pc(&self) -> u64 {
         self.ftab_entry(self.nfunc)
-            .map(|(e, _)| self.text + u64::from(e))
+            .map(|(e, _)| self.text.saturating_add(u64::from(e)))
             .unwrap_or(self.text)
     }
 
@@ -227,11 +293,11 @@ impl Pclntab {
     fn func_at(&self, funcoff: usize) -> Option<Func> {
         let d = self.data();
         let off = self.pclntable.checked_add(funcoff)?;
-        let r = d.get(off..off + 44)?;
+        let r = d.get(off..off.checked_add(44)?)?;
         let i32_at = |o: usize| le_u32(r, o).map(|v| v as i32);
         Some(Func {
             off,
-            entry: self.text + u64::from(le_u32(r, 0)?),
+            entry: self.text.checked_add(u64::from(le_u32(r, 0)?))?,
             name_off: i32_at(4)?,
             args: i32_at(8)?,
             deferreturn: le_u32(r, 12)?,
@@ -282,7 +348,7 @@ impl Pclntab {
             let delta = ((uv >> 1) as i32) ^ -((uv & 1) as i32);
             val = val.wrapping_add(delta);
             let pcdelta = u64::from(read_uvarint(d, &mut pos)?) * self.min_lc;
-            pc += pcdelta;
+            pc = pc.saturating_add(pcdelta);
             first = false;
             if target < pc {
                 return Some(val);
@@ -312,11 +378,11 @@ impl Pclntab {
         }
         let d = self.data();
         let idx = (cu_offset as usize).checked_add(fileno as usize)?;
-        let off = le_u32(d, self.cutab + idx * 4)?;
+        let off = le_u32(d, self.cutab.checked_add(idx.checked_mul(4)?)?)?;
         if off == u32::MAX {
             return None;
         }
-        let start = self.filetab + off as usize;
+        let start = self.filetab.checked_add(off as usize)?;
         let tail = d.get(start..)?;
         let end = tail.iter().position(|&b| b == 0)?;
         Some(String::from_utf8_lossy(&tail[..end]).into_owned())
@@ -343,18 +409,26 @@ impl Pclntab {
         if off == u32::MAX {
             return None;
         }
-        Some(self.gofunc + u64::from(off))
+        self.gofunc.checked_add(u64::from(off))
     }
 
     /// Bytes of the executable at a target address (for funcdata).
     pub fn target_bytes(&self, addr: u64, len: usize) -> Option<&[u8]> {
-        self.exe.bytes_at(addr.checked_sub(self.bias)?, len)
+        let vaddr = addr.checked_sub(self.bias)?;
+        match &self.backing {
+            Backing::Exe(exe) => exe.bytes_at(vaddr, len),
+            Backing::Mem { rodata, .. } => rodata.iter().find_map(|(start, img)| {
+                let off = usize::try_from(vaddr.checked_sub(*start)?).ok()?;
+                img.get(off..off.checked_add(len)?)
+            }),
+        }
     }
 
     /// Inline tree entry `idx` of `f`.
     pub fn inlined_call(&self, f: &Func, idx: i32) -> Option<InlinedCall> {
         let base = self.funcdata(f, FUNCDATA_INL_TREE)?;
-        let b = self.target_bytes(base + 16 * idx as u64, 16)?;
+        let idx = u64::try_from(idx).ok()?;
+        let b = self.target_bytes(base.checked_add(16 * idx)?, 16)?;
         Some(InlinedCall {
             func_id: b[0],
             name_off: le_u32(b, 4)? as i32,
@@ -374,3 +448,6 @@ pub fn uvarints(b: &[u8], n: usize) -> Option<Vec<u32>> {
     let mut pos = 0;
     (0..n).map(|_| read_uvarint(b, &mut pos)).collect()
 }
+
+#[cfg(test)]
+mod tests;

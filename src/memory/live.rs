@@ -1040,6 +1040,14 @@ impl Target for LiveProcess {
     fn describe(&self) -> String {
         format!("process {}", self.pid)
     }
+
+    fn resume(&self) -> Result<()> {
+        LiveProcess::resume(self)
+    }
+
+    fn pause_duration(&self) -> Option<Duration> {
+        Some(LiveProcess::pause_duration(self))
+    }
 }
 
 #[cfg(test)]

@@ -137,6 +137,15 @@ pub trait Target: Memory {
                 .collect(),
         )
     }
+    /// Lets a stopped live process run again (memory reads after this see
+    /// a running process). No-op for cores.
+    fn resume(&self) -> Result<()> {
+        Ok(())
+    }
+    /// How long a live process has been (or was) stopped.
+    fn pause_duration(&self) -> Option<std::time::Duration> {
+        None
+    }
     /// Drops cached or mapped pages the caller is done with (long walks
     /// over huge cores call this to keep memory flat). Default: nothing.
     fn release_pages(&self) {}

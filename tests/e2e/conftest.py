@@ -363,7 +363,13 @@ class GoEnv:
 
     def __init__(self, version: str):
         self.version = version
-        self.workdir = WORK / version
+        # Under pytest-xdist each worker gets its own directory: --dist
+        # loadgroup keeps a version on one worker (see
+        # pytest_collection_modifyitems), but other modes (and pytest 9 with
+        # xdist <= 3.8, where loadgroup has no effect) may split one version
+        # across workers, which then each build and run their own copies.
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        self.workdir = WORK / version / worker if worker else WORK / version
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._go: Optional[str] = None
         self._go_error: Optional[str] = None
