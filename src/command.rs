@@ -219,9 +219,16 @@ fn top_frame(g: &Goroutine) -> String {
 /// path whose first element has a dot (standard-library paths never do).
 pub fn is_user_function(name: &str) -> bool {
     let after_slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
-    let pkg_end = name[after_slash..].find('.').map(|i| after_slash + i).unwrap_or(name.len());
+    let pkg_end = name[after_slash..]
+        .find('.')
+        .map(|i| after_slash + i)
+        .unwrap_or(name.len());
     let pkg = &name[..pkg_end];
-    pkg == "main" || pkg.split('/').next().is_some_and(|first| first.contains('.'))
+    pkg == "main"
+        || pkg
+            .split('/')
+            .next()
+            .is_some_and(|first| first.contains('.'))
 }
 
 fn short_file(f: &str) -> &str {

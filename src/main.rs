@@ -149,7 +149,10 @@ fn main() -> ExitCode {
     }
     if t.timing {
         if let Some(p) = session.target.pause_duration() {
-            eprintln!("goroscope: target paused for {:.1} ms", p.as_secs_f64() * 1e3);
+            eprintln!(
+                "goroscope: target paused for {:.1} ms",
+                p.as_secs_f64() * 1e3
+            );
         }
     }
     drop(session);

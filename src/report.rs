@@ -127,14 +127,7 @@ impl Session {
             return false;
         }
         if f.func_id == ids.runfinq {
-            // fingRunningFinalizer = 2 (1<<1): a finalizer is calling user code.
-            let running = self
-                .rt
-                .symbol("runtime.fingStatus")
-                .and_then(|a| self.target.read_u32(a))
-                .map(|s| s & 2 != 0)
-                .unwrap_or(false);
-            return !running;
+            return !self.finalizer_running;
         }
         if Some(f.func_id) == ids.run_cleanups {
             return !g.running_cleanups;
@@ -344,9 +337,9 @@ impl Session {
     ) -> crate::error::Result<(Vec<Goroutine>, Vec<String>)> {
         let mut warnings = Vec::new();
         let mut gs = Vec::new();
-        for r in self.all_gs()? {
+        for r in self.all_gs() {
             match r {
-                Ok(g) if !g.is_dead() => gs.push(g),
+                Ok(g) if !g.is_dead() => gs.push(g.clone()),
                 Ok(_) => {}
                 Err((addr, e)) => warnings.push(format!("goroutine at {addr:#x}: {e}")),
             }

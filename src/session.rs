@@ -11,6 +11,7 @@ use crate::goruntime::goroutine::{G, M};
 use crate::goruntime::runtime::GoRuntime;
 use crate::memory::core::CoreFile;
 use crate::memory::live::LiveProcess;
+use crate::memory::snapshot::Snapshotting;
 use crate::memory::{OsThread, Target};
 use crate::unwind::SymCache;
 
@@ -28,6 +29,11 @@ pub struct Session {
     pub sym: SymCache,
     pub threads: Vec<OsThread>,
     pub ms: Vec<M>,
+    /// Every g in `runtime.allgs` at this stop (dead ones included), or the
+    /// error that made one unreadable.
+    pub gs: Vec<std::result::Result<G, (u64, Error)>>,
+    /// `runtime.fingStatus` has fingRunningFinalizer set.
+    pub finalizer_running: bool,
     /// Warnings gathered while loading (shown by `info`, kept in JSON).
     pub warnings: Vec<String>,
 }
@@ -63,7 +69,7 @@ impl Session {
                 Self::with_target(Box::new(core), exe)
             }
             TargetSpec::Pid { pid, exe } => {
-                let live = LiveProcess::attach(*pid)?;
+                let live = Snapshotting::new(LiveProcess::attach(*pid)?);
                 let exe_path = match exe {
                     Some(p) => p.clone(),
                     None => PathBuf::from(format!("/proc/{pid}/exe")),
@@ -86,14 +92,76 @@ impl Session {
                 Vec::new()
             }
         };
-        Ok(Session {
+        let gs = match rt.allg_addrs(target.as_ref()) {
+            Ok(addrs) => addrs
+                .into_iter()
+                .map(|a| rt.read_g(target.as_ref(), a).map_err(|e| (a, e)))
+                .collect(),
+            Err(e) => return Err(e),
+        };
+        // fingRunningFinalizer = 2 (1<<1): a finalizer is calling user code.
+        let finalizer_running = rt
+            .symbol("runtime.fingStatus")
+            .and_then(|a| target.read_u32(a))
+            .map(|s| s & 2 != 0)
+            .unwrap_or(false);
+        let session = Session {
             target,
             rt,
             sym: SymCache::default(),
             threads,
             ms,
+            gs,
+            finalizer_running,
             warnings,
-        })
+        };
+        session.prefetch_stacks();
+        // Everything the goroutine walk needs is copied: a live process
+        // runs again from here on.
+        if let Err(e) = session.target.resume() {
+            return Err(Error::Other(format!(
+                "resuming {}: {e}",
+                session.target.describe()
+            )));
+        }
+        Ok(session)
+    }
+
+    /// Copies every stack's used part (and each thread's stack top) while
+    /// a live target is stopped; a no-op for cores.
+    fn prefetch_stacks(&self) {
+        let mut ranges = Vec::new();
+        for g in self.gs.iter().flatten() {
+            if g.is_dead() || g.stack_hi <= g.stack_lo {
+                continue;
+            }
+            let in_stack = |sp: u64| sp >= g.stack_lo && sp < g.stack_hi;
+            let mut start = g.stack_hi;
+            for sp in [g.sched_sp, g.syscallsp] {
+                if in_stack(sp) {
+                    start = start.min(sp);
+                }
+            }
+            for t in &self.threads {
+                if in_stack(t.regs.rsp) {
+                    start = start.min(t.regs.rsp);
+                }
+            }
+            if start == g.stack_hi {
+                start = g.stack_lo;
+            }
+            let len = (g.stack_hi - start).min(crate::unwind::MAX_STACK_IMAGE);
+            ranges.push((start, len as usize));
+        }
+        for m in &self.ms {
+            if m.gsignal != 0 {
+                ranges.push((m.gsignal, self.rt.g.size as usize));
+            }
+        }
+        for t in &self.threads {
+            ranges.push((t.regs.rsp, 64 * 1024));
+        }
+        self.target.prefetch(&ranges);
     }
 
     /// The executable's path.
@@ -111,14 +179,10 @@ impl Session {
         self.threads.iter().find(|t| t.tid as u64 == tid)
     }
 
-    /// Reads every goroutine in allgs (dead ones included), with per-g
-    /// errors returned alongside rather than aborting the listing.
-    pub fn all_gs(&self) -> Result<Vec<std::result::Result<G, (u64, Error)>>> {
-        let addrs = self.rt.allg_addrs(self.target.as_ref())?;
-        Ok(addrs
-            .into_iter()
-            .map(|a| self.rt.read_g(self.target.as_ref(), a).map_err(|e| (a, e)))
-            .collect())
+    /// Every goroutine in allgs (dead ones included), with per-g errors
+    /// kept alongside rather than aborting the listing.
+    pub fn all_gs(&self) -> &[std::result::Result<G, (u64, Error)>] {
+        &self.gs
     }
 }
 

@@ -128,10 +128,17 @@ mod tests {
         d.push(8);
         d.push(2);
         d.resize(32, 0);
-        d.push(version.len() as u8);
+        let push_uvarint = |d: &mut Vec<u8>, mut n: usize| {
+            while n >= 0x80 {
+                d.push((n as u8) | 0x80);
+                n >>= 7;
+            }
+            d.push(n as u8);
+        };
+        push_uvarint(&mut d, version.len());
         d.extend_from_slice(version.as_bytes());
         let framed = format!("{}{}{}", "0123456789abcdef", modinfo, "0123456789abcdef");
-        d.push(framed.len() as u8);
+        push_uvarint(&mut d, framed.len());
         d.extend_from_slice(framed.as_bytes());
         d
     }

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod core;
 pub mod live;
+pub mod snapshot;
 
 use crate::error::{Error, Result};
 
@@ -137,6 +138,10 @@ pub trait Target: Memory {
                 .collect(),
         )
     }
+    /// Copies these ranges now, while the target is stopped, so later
+    /// reads are served from the copies (no-op where reads are already
+    /// cheap and stable, as for cores).
+    fn prefetch(&self, _ranges: &[(u64, usize)]) {}
     /// Lets a stopped live process run again (memory reads after this see
     /// a running process). No-op for cores.
     fn resume(&self) -> Result<()> {

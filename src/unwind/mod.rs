@@ -94,7 +94,7 @@ struct StackImage {
 }
 
 /// Largest stack image read in bulk; deeper stacks fall back to word reads.
-const MAX_STACK_IMAGE: u64 = 1 << 20;
+pub const MAX_STACK_IMAGE: u64 = 1 << 20;
 
 impl StackImage {
     fn new(mem: &dyn Memory, sp: u64, hi: u64) -> Self {
