@@ -253,8 +253,14 @@ fn goroutine_line(g: &Goroutine) -> String {
             }
         })
         .unwrap_or_default();
+    let labels = if g.labels.is_empty() {
+        String::new()
+    } else {
+        let kv: Vec<String> = g.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("  {{{}}}", kv.join(" "))
+    };
     format!(
-        "{:>7}  [{}]  {}{}",
+        "{:>7}  [{}]{labels}  {}{}",
         g.id,
         g.header_status(),
         top_frame(g),

@@ -73,6 +73,89 @@ pub struct Goroutine {
     pub stack_source: String,
     /// Set when the unwind did not reach the goroutine's top frame.
     pub unwind_error: Option<String>,
+    /// pprof labels (`runtime/pprof.Do`, `SetGoroutineLabels`).
+    #[serde(serialize_with = "labels_as_object")]
+    pub labels: Vec<(String, String)>,
+    /// How Go's header shows the labels, when the runtime prints them.
+    #[serde(skip)]
+    pub label_header: LabelHeader,
+}
+
+/// Where and how a goroutine header carries pprof labels.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum LabelHeader {
+    /// Not printed (the default before go1.27).
+    #[default]
+    None,
+    /// go1.26: ` labels:{"k": "v"}` inside the brackets.
+    Inside(String),
+    /// go1.27: ` {k: v}` after the closing bracket.
+    After(String),
+}
+
+fn labels_as_object<S: serde::Serializer>(
+    labels: &[(String, String)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(labels.len()))?;
+    for (k, v) in labels {
+        m.serialize_entry(k, v)?;
+    }
+    m.end()
+}
+
+/// The runtime's `printquoted`.
+fn go_quoted(s: &str) -> String {
+    let mut out = String::from("\"");
+    for r in s.chars() {
+        match r {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\\' | '"' => {
+                out.push('\\');
+                out.push(r);
+            }
+            ' '..='~' => out.push(r),
+            _ if (r as u32) < 127 => out.push_str(&format!("\\x{:02x}", r as u32)),
+            _ if (r as u32) < 0x1_0000 => out.push_str(&format!("\\u{:04x}", r as u32)),
+            _ => out.push_str(&format!("\\U{:08x}", r as u32)),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Formats labels the way the runtime's goroutine header does.
+fn label_header(labels: &[(String, String)], enabled: bool, go127: bool) -> LabelHeader {
+    if !enabled || labels.is_empty() {
+        return LabelHeader::None;
+    }
+    if go127 {
+        let needs = |s: &str| {
+            !s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '/' || c == '_')
+        };
+        let q = |s: &str| {
+            if needs(s) {
+                go_quoted(s)
+            } else {
+                s.to_string()
+            }
+        };
+        let body: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{}: {}", q(k), q(v)))
+            .collect();
+        LabelHeader::After(format!(" {{{}}}", body.join(", ")))
+    } else {
+        let body: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{}: {}", go_quoted(k), go_quoted(v)))
+            .collect();
+        LabelHeader::Inside(format!(" labels:{{{}}}", body.join(", ")))
+    }
 }
 
 impl Goroutine {
@@ -93,6 +176,9 @@ impl Goroutine {
         }
         if self.locked_to_thread {
             s.push_str(", locked to thread");
+        }
+        if let LabelHeader::Inside(l) = &self.label_header {
+            s.push_str(l);
         }
         s
     }
@@ -263,6 +349,10 @@ impl Session {
             Stop::TooDeep => Some(format!("more than {DEFAULT_MAX_FRAMES} frames")),
         };
         let m = self.ms.iter().find(|m| m.addr == g.m && g.m != 0);
+        let labels = self
+            .rt
+            .read_labels(self.target.as_ref(), g.labels)
+            .unwrap_or_default();
         Goroutine {
             id: g.goid,
             status: status_word,
@@ -280,6 +370,12 @@ impl Session {
             addr: g.addr,
             stack_source: source.to_string(),
             unwind_error,
+            label_header: label_header(
+                &labels,
+                self.rt.traceback_labels,
+                self.rt.version.at_least(27),
+            ),
+            labels,
         }
     }
 

@@ -107,7 +107,11 @@ pub fn format_goroutine(g: &Goroutine, runtime_frames: bool) -> String {
 
 /// Writes one goroutine in Go's traceback format, ending with a newline.
 pub fn write_goroutine(out: &mut dyn Write, g: &Goroutine, runtime_frames: bool) -> io::Result<()> {
-    writeln!(out, "goroutine {} [{}]:", g.id, g.header_status())?;
+    let after = match &g.label_header {
+        crate::report::LabelHeader::After(l) => l.as_str(),
+        _ => "",
+    };
+    writeln!(out, "goroutine {} [{}]{after}:", g.id, g.header_status())?;
     let frames = visible_frames(g, runtime_frames);
     if frames.len() > INNER_FRAMES + OUTER_FRAMES {
         for f in &frames[..INNER_FRAMES] {

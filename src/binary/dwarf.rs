@@ -9,6 +9,9 @@ use gimli::{AttributeValue, EndianSlice, LittleEndian};
 use crate::binary::elf::Executable;
 use crate::error::{Error, Result};
 
+/// Globals whose struct layout is kept under the key "var NAME".
+const GLOBALS_WITH_STRUCT_TYPES: &[&str] = &["runtime.debug"];
+
 /// A struct member.
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -82,6 +85,7 @@ impl DwarfTypes {
         };
         let dwarf = gimli::Dwarf::load(load).map_err(dwarf_err)?;
         let mut raw: HashMap<usize, RawType> = HashMap::new();
+        let mut globals: Vec<(String, usize)> = Vec::new();
         let mut units = dwarf.units();
         while let Some(header) = units.next().map_err(dwarf_err)? {
             let unit = dwarf.unit(header).map_err(dwarf_err)?;
@@ -109,6 +113,14 @@ impl DwarfTypes {
                     .attr_value(gimli::DW_AT_type)
                     .and_then(|v| ref_offset(&unit, v));
                 match tag {
+                    gimli::DW_TAG_variable => {
+                        // Globals whose (often anonymous) struct type we need.
+                        if let (Some(n), Some(ty)) = (name.as_deref(), type_ref) {
+                            if GLOBALS_WITH_STRUCT_TYPES.contains(&n) {
+                                globals.push((n.to_string(), ty));
+                            }
+                        }
+                    }
                     gimli::DW_TAG_member => {
                         if let Some(parent) = current_struct {
                             let loc = entry
@@ -150,14 +162,18 @@ impl DwarfTypes {
             }
         }
         let mut structs = HashMap::new();
-        for t in raw.values() {
-            if t.tag != gimli::DW_TAG_structure_type.0 {
-                continue;
-            }
-            let Some(name) = &t.name else { continue };
-            if !keep(name) {
-                continue;
-            }
+        let named = raw
+            .values()
+            .filter(|t| t.tag == gimli::DW_TAG_structure_type.0)
+            .filter_map(|t| Some((t.name.clone()?, t)))
+            .filter(|(name, _)| keep(name));
+        let of_globals = globals.iter().filter_map(|(var, ty)| {
+            let t = raw.get(ty)?;
+            (t.tag == gimli::DW_TAG_structure_type.0).then(|| (format!("var {var}"), t))
+        });
+        let wanted: Vec<(String, &RawType)> = named.chain(of_globals).collect();
+        for (name, t) in wanted {
+            let name = &name;
             let members = t
                 .members
                 .iter()

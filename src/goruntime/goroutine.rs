@@ -184,3 +184,94 @@ impl GoRuntime {
         })
     }
 }
+
+/// Upper bound on pprof labels read from one goroutine (corruption guard).
+const MAX_LABELS: u64 = 1024;
+
+impl GoRuntime {
+    /// The pprof labels `g.labels` points to, in the order Go keeps them.
+    /// go1.24+: a `labelMap{LabelSet{list []label}}` (26+: `label.Set{List}`);
+    /// go1.21–1.23: a pointer to a `map[string]string` variable.
+    pub fn read_labels(&self, mem: &dyn Memory, labels: u64) -> Result<Vec<(String, String)>> {
+        if labels == 0 {
+            return Ok(Vec::new());
+        }
+        if self.version.at_least(24) {
+            let ptr = mem.read_u64(labels).ctx("pprof labels")?;
+            let len = mem.read_u64(labels + 8).ctx("pprof labels")?;
+            if len > MAX_LABELS {
+                return Err(Error::Corrupt(format!(
+                    "pprof label list at {labels:#x} has {len} entries"
+                )));
+            }
+            return (0..len)
+                .map(|i| {
+                    let e = ptr + i * 32;
+                    Ok((
+                        mem.read_go_string(e, 1 << 16)?,
+                        mem.read_go_string(e + 16, 1 << 16)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()
+                .map_err(|e| e.context("pprof labels"));
+        }
+        let hmap = mem.read_u64(labels).ctx("pprof label map")?;
+        let mut out = self.read_string_map(mem, hmap).ctx("pprof label map")?;
+        out.sort();
+        Ok(out)
+    }
+
+    /// Entries of a classic (pre-swiss) `map[string]string`, bounded.
+    fn read_string_map(&self, mem: &dyn Memory, hmap: u64) -> Result<Vec<(String, String)>> {
+        if hmap == 0 {
+            return Ok(Vec::new());
+        }
+        let l = &self.layouts;
+        let b = mem.read_u8(hmap + l.field("runtime.hmap", "B")?.offset)?;
+        if b > 16 {
+            return Err(Error::Corrupt(format!("map at {hmap:#x} has B={b}")));
+        }
+        // bucket: tophash [8]uint8, keys [8]string, elems [8]string, overflow.
+        const BUCKET: u64 = 8 + 8 * 16 + 8 * 16 + 8;
+        let mut out: Vec<(String, String)> = Vec::new();
+        for field in ["buckets", "oldbuckets"] {
+            let base = mem.read_u64(hmap + l.field("runtime.hmap", field)?.offset)?;
+            if base == 0 {
+                continue;
+            }
+            let nb = if field == "buckets" {
+                1u64 << b
+            } else {
+                1u64 << b.saturating_sub(1)
+            };
+            for i in 0..nb {
+                let mut bucket = base + i * BUCKET;
+                for _ in 0..1024 {
+                    let mut tophash = [0u8; 8];
+                    mem.read_exact(bucket, &mut tophash)?;
+                    for (slot, &th) in tophash.iter().enumerate() {
+                        // 0..=4 mark empty or evacuated slots (minTopHash is 5).
+                        if th < 5 {
+                            continue;
+                        }
+                        let k = mem.read_go_string(bucket + 8 + slot as u64 * 16, 1 << 16)?;
+                        let v = mem.read_go_string(bucket + 8 + 128 + slot as u64 * 16, 1 << 16)?;
+                        if !out.iter().any(|(ok, _)| *ok == k) {
+                            out.push((k, v));
+                        }
+                        if out.len() as u64 > MAX_LABELS {
+                            return Err(Error::Corrupt(format!(
+                                "map at {hmap:#x} has too many entries"
+                            )));
+                        }
+                    }
+                    bucket = mem.read_u64(bucket + BUCKET - 8)?;
+                    if bucket == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -122,6 +122,9 @@ pub struct GoRuntime {
     pub wait_reasons: Vec<String>,
     /// `runtime.gStatusStrings`.
     pub status_strings: Vec<String>,
+    /// The runtime prints pprof labels in goroutine headers
+    /// (`debug.tracebacklabels`, go1.26+).
+    pub traceback_labels: bool,
 }
 
 impl std::fmt::Debug for GoRuntime {
@@ -196,6 +199,14 @@ impl GoRuntime {
 
         let wait_reasons = read_string_array(&exe, bias, target, "runtime.waitReasonStrings")?;
         let status_strings = read_string_array(&exe, bias, target, "runtime.gStatusStrings")?;
+        // The GODEBUG setting as the process resolved it, not a guess.
+        let traceback_labels = layouts
+            .try_field("var runtime.debug", "tracebacklabels")
+            .and_then(|f| {
+                let a = symbol_addr(&exe, bias, "runtime.debug").ok()?;
+                target.read_u32(a + f.offset).ok()
+            })
+            == Some(1);
         Ok(GoRuntime {
             exe,
             build,
@@ -208,6 +219,7 @@ impl GoRuntime {
             m,
             wait_reasons,
             status_strings,
+            traceback_labels,
         })
     }
 
