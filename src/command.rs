@@ -46,6 +46,8 @@ pub struct Info {
     pub build_settings: Vec<(String, String)>,
     pub signal: Option<String>,
     pub crashing_goroutine: Option<u64>,
+    /// What the crashing goroutine panicked with, if it panicked.
+    pub panic: Option<String>,
     pub crashing_thread: Option<i32>,
     pub warnings: Vec<String>,
 }
@@ -158,12 +160,16 @@ fn info(s: &Session) -> Result<Outcome> {
     let signal = s.target.crash_signal();
     let mut crashing_thread = None;
     let mut crashing_goroutine = None;
+    let mut panic = None;
     if signal != 0 {
         if let Some(th) = s.threads.iter().find(|t| t.signal == signal) {
             crashing_thread = Some(th.tid);
             if let Some(m) = s.ms.iter().find(|m| m.procid == th.tid as u64) {
                 if m.curg != 0 {
-                    crashing_goroutine = all.iter().find(|g| g.addr == m.curg).map(|g| g.id);
+                    if let Some(g) = all.iter().find(|g| g.addr == m.curg) {
+                        crashing_goroutine = Some(g.id);
+                        panic = g.panic.clone();
+                    }
                 }
             }
         }
@@ -193,6 +199,7 @@ fn info(s: &Session) -> Result<Outcome> {
         build_settings: rt.build.settings.clone(),
         signal: (signal != 0).then(|| signal_name(signal)),
         crashing_goroutine,
+        panic,
         crashing_thread,
         warnings: Vec::new(),
     };
@@ -398,6 +405,9 @@ fn info_text(i: &Info) -> String {
                 .map(|g| g.to_string())
                 .unwrap_or_else(|| "none (on a system stack)".into()),
         );
+        if let Some(p) = &i.panic {
+            line("panic", p.clone());
+        }
     }
     out
 }

@@ -73,6 +73,8 @@ pub struct Goroutine {
     pub stack_source: String,
     /// Set when the unwind did not reach the goroutine's top frame.
     pub unwind_error: Option<String>,
+    /// The value the goroutine is panicking with, if it is.
+    pub panic: Option<String>,
     /// pprof labels (`runtime/pprof.Do`, `SetGoroutineLabels`).
     #[serde(serialize_with = "labels_as_object")]
     pub labels: Vec<(String, String)>,
@@ -370,6 +372,10 @@ impl Session {
             addr: g.addr,
             stack_source: source.to_string(),
             unwind_error,
+            panic: self
+                .rt
+                .panic_message(self.target.as_ref(), g.panic)
+                .unwrap_or_else(|e| Some(format!("(unreadable: {e})"))),
             label_header: label_header(
                 &labels,
                 self.rt.traceback_labels,

@@ -5,4 +5,5 @@ pub mod funcname;
 pub mod goroutine;
 pub mod layout;
 pub mod runtime;
+pub mod value;
 pub mod version;

@@ -118,6 +118,8 @@ pub struct GoRuntime {
     pub bias: u64,
     pub g: GLayout,
     pub m: MLayout,
+    /// moduledata.types: base for type-name offsets.
+    pub types_base: u64,
     /// `runtime.waitReasonStrings` as the target holds them.
     pub wait_reasons: Vec<String>,
     /// `runtime.gStatusStrings`.
@@ -175,6 +177,7 @@ impl GoRuntime {
         };
         let text = md("text")?;
         let gofunc = md("gofunc")?;
+        let types_base = md("types")?;
         let pc_header = md("pcHeader")?;
         let pcln_off = exe
             .section(".gopclntab")
@@ -217,6 +220,7 @@ impl GoRuntime {
             bias,
             g,
             m,
+            types_base,
             wait_reasons,
             status_strings,
             traceback_labels,
