@@ -12,7 +12,7 @@ use crate::session::Session;
 use crate::unwind::{self, LogicalFrame, StartRegs, Stop, DEFAULT_MAX_FRAMES};
 
 /// One frame as reported.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Frame {
     /// Name as Go prints it (generic shapes shown as `[...]`).
     pub function: Arc<str>,
@@ -32,6 +32,23 @@ pub struct Frame {
     /// Whether Go's level-1 traceback shows this frame.
     #[serde(skip)]
     pub shown: bool,
+    /// This frame's JSON, rendered once per distinct pc and shared, so a
+    /// 100 000-goroutine document does not re-escape the same paths.
+    #[serde(skip)]
+    pub json: Option<Arc<Box<serde_json::value::RawValue>>>,
+}
+
+/// Serializes frames from their shared pre-rendered JSON.
+fn frames_raw<S: serde::Serializer>(frames: &[Frame], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(frames.len()))?;
+    for f in frames {
+        match &f.json {
+            Some(raw) => seq.serialize_element(raw.as_ref())?,
+            None => seq.serialize_element(f)?,
+        }
+    }
+    seq.end()
 }
 
 /// Who started a goroutine.
@@ -58,6 +75,7 @@ pub struct Goroutine {
     /// The text Go prints between the brackets for a waiting goroutine.
     pub wait_reason: Option<String>,
     pub wait_minutes: i64,
+    #[serde(serialize_with = "frames_raw")]
     pub frames: Vec<Frame>,
     pub created_by: Option<CreatedBy>,
     /// Extra facts (not part of the contract, useful for tools).
@@ -199,6 +217,7 @@ impl Session {
             raw_name: lf.raw_name.clone(),
             func_id: lf.func_id,
             shown: false,
+            json: None,
         }
     }
 
@@ -338,9 +357,30 @@ impl Session {
         );
         let mut frames = Vec::new();
         for pf in &unwound.frames {
-            for lf in unwind::logical_frames(&self.rt, &self.sym, pf).iter() {
-                frames.push(self.to_frame(lf));
-            }
+            let key = (pf.pc, pf.trap);
+            let cached = self
+                .frame_cache
+                .lock()
+                .ok()
+                .and_then(|c| c.get(&key).cloned());
+            let rendered = match cached {
+                Some(v) => v,
+                None => {
+                    let v: Arc<[Frame]> = unwind::logical_frames(&self.rt, &self.sym, pf)
+                        .iter()
+                        .map(|lf| {
+                            let mut f = self.to_frame(lf);
+                            f.json = serde_json::value::to_raw_value(&f).ok().map(Arc::new);
+                            f
+                        })
+                        .collect();
+                    if let Ok(mut c) = self.frame_cache.lock() {
+                        c.insert(key, v.clone());
+                    }
+                    v
+                }
+            };
+            frames.extend(rendered.iter().cloned());
         }
         crate::traceback::mark_shown(&self.rt, &mut frames);
         let unwind_error = match &unwound.stop {

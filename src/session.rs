@@ -27,6 +27,8 @@ pub struct Session {
     pub target: Box<dyn Target>,
     pub rt: GoRuntime,
     pub sym: SymCache,
+    /// Frames rendered per physical (pc, trap), shared across goroutines.
+    pub frame_cache: std::sync::Mutex<HashMap<(u64, bool), Arc<[crate::report::Frame]>>>,
     pub threads: Vec<OsThread>,
     pub ms: Vec<M>,
     /// Every g in `runtime.allgs` at this stop (dead ones included), or the
@@ -109,6 +111,7 @@ impl Session {
             target,
             rt,
             sym: SymCache::default(),
+            frame_cache: Default::default(),
             threads,
             ms,
             gs,

@@ -162,7 +162,7 @@ impl CoreFile {
             let vaddr = le_u64(ph, 16);
             let filesz = le_u64(ph, 32);
             let memsz = le_u64(ph, 40);
-            let end = offset.checked_add(filesz).unwrap_or(u64::MAX);
+            let end = offset.saturating_add(filesz);
             if filesz > 0 && end > map.len() as u64 {
                 return Err(Error::bad_file(
                     path,
