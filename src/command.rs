@@ -55,7 +55,7 @@ pub struct Info {
 /// A command's result, rendered by the frontends.
 #[derive(Debug)]
 pub enum Output {
-    Info(Info),
+    Info(Box<Info>),
     Goroutines {
         go_version: String,
         goroutines: Vec<Goroutine>,
@@ -204,7 +204,7 @@ fn info(s: &Session) -> Result<Outcome> {
         warnings: Vec::new(),
     };
     Ok(Outcome {
-        output: Output::Info(info),
+        output: Output::Info(Box::new(info)),
         warnings,
     })
 }
@@ -449,7 +449,7 @@ fn groups(gs: &[Goroutine]) -> Vec<Group> {
             }
         }
     }
-    order.sort_by(|a, b| b.count.cmp(&a.count));
+    order.sort_by_key(|g| std::cmp::Reverse(g.count));
     order
 }
 

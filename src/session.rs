@@ -15,6 +15,9 @@ use crate::memory::snapshot::Snapshotting;
 use crate::memory::{OsThread, Target};
 use crate::unwind::SymCache;
 
+/// Rendered frames keyed by physical (pc, trap).
+pub type FrameCache = std::sync::Mutex<HashMap<(u64, bool), Arc<[crate::report::Frame]>>>;
+
 /// How to reach the target.
 #[derive(Debug, Clone)]
 pub enum TargetSpec {
@@ -28,7 +31,7 @@ pub struct Session {
     pub rt: GoRuntime,
     pub sym: SymCache,
     /// Frames rendered per physical (pc, trap), shared across goroutines.
-    pub frame_cache: std::sync::Mutex<HashMap<(u64, bool), Arc<[crate::report::Frame]>>>,
+    pub frame_cache: FrameCache,
     pub threads: Vec<OsThread>,
     pub ms: Vec<M>,
     /// Every g in `runtime.allgs` at this stop (dead ones included), or the

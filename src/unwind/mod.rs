@@ -75,10 +75,13 @@ pub struct Unwound {
     pub stop: Stop,
 }
 
+/// A physical frame's identity for caching: its pc and whether it is a trap frame.
+pub type FrameKey = (u64, bool);
+
 /// Symbolization cache: physical pc (with trap flag) → logical frames.
 #[derive(Debug, Default)]
 pub struct SymCache {
-    logical: Mutex<HashMap<(u64, bool), Arc<[LogicalFrame]>>>,
+    logical: Mutex<HashMap<FrameKey, Arc<[LogicalFrame]>>>,
 }
 
 fn is_injected(rt: &GoRuntime, id: u8) -> bool {
