@@ -48,6 +48,14 @@ struct TargetArgs {
 
 #[derive(Subcommand, Debug)]
 enum Sub {
+    /// Print the runtime struct layouts of an unstripped binary as a
+    /// built-in table (used by scripts/gen-layouts).
+    #[command(hide = true)]
+    DumpLayouts {
+        /// A Go binary with DWARF.
+        #[arg(long)]
+        exe: PathBuf,
+    },
     /// Go version, module, goroutine/thread/P counts, crash signal.
     Info {
         #[command(flatten)]
@@ -99,6 +107,7 @@ fn spec(t: &TargetArgs) -> Result<TargetSpec, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (t, cmd) = match cli.cmd {
+        Sub::DumpLayouts { exe } => return dump_layouts(&exe),
         Sub::Info { t } => (t, Command::Info),
         Sub::Goroutines { t, all, group } => (t, Command::Goroutines { system: all, group }),
         Sub::Bt {
@@ -177,5 +186,31 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_PARTIAL)
+    }
+}
+
+fn dump_layouts(exe: &std::path::Path) -> ExitCode {
+    let run = || -> goroscope::error::Result<String> {
+        let exe = goroscope::binary::elf::Executable::open(exe)?;
+        let info = goroscope::binary::buildinfo::read(&exe)?;
+        let types = goroscope::binary::dwarf::DwarfTypes::load(&exe, |n| {
+            n.starts_with("runtime.") || n.starts_with("internal/") || n.starts_with("sync.")
+        })?
+        .ok_or_else(|| {
+            goroscope::error::Error::Layout(format!("{} has no DWARF", exe.path().display()))
+        })?;
+        let table = goroscope::goruntime::tables::extract(&types, &info.go_version);
+        serde_json::to_string_pretty(&table)
+            .map_err(|e| goroscope::error::Error::Other(e.to_string()))
+    };
+    match run() {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("goroscope: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
     }
 }

@@ -66,10 +66,12 @@ fn scratch() -> &'static Path {
 /// and missing paths are fine; skip reads when a mapping names anything
 /// else (a FIFO would block the open, a device could be anything).
 fn mappings_are_safe(core: &CoreFile) -> bool {
-    core.file_mappings().iter().all(|m| match std::fs::metadata(&m.path) {
-        Ok(md) => md.is_file(),
-        Err(_) => true,
-    })
+    core.file_mappings()
+        .iter()
+        .all(|m| match std::fs::metadata(&m.path) {
+            Ok(md) => md.is_file(),
+            Err(_) => true,
+        })
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -94,8 +96,21 @@ fuzz_target!(|data: &[u8]| {
     if !mappings_are_safe(&core) {
         return;
     }
-    let mut addrs = vec![0u64, 0x10000, 0x11ff8, 0x20ff8, 0x21000, 0x22000, u64::MAX - 7];
-    addrs.extend(threads.iter().take(4).flat_map(|t| [t.regs.rsp, t.regs.rip]));
+    let mut addrs = vec![
+        0u64,
+        0x10000,
+        0x11ff8,
+        0x20ff8,
+        0x21000,
+        0x22000,
+        u64::MAX - 7,
+    ];
+    addrs.extend(
+        threads
+            .iter()
+            .take(4)
+            .flat_map(|t| [t.regs.rsp, t.regs.rip]),
+    );
     addrs.extend(core.auxv().iter().take(8).map(|&(_, v)| v));
     addrs.extend(
         core.file_mappings()

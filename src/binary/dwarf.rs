@@ -204,6 +204,13 @@ impl DwarfTypes {
         self.structs.get(name)
     }
 
+    /// Builds a table from already-known struct types (built-in layouts).
+    pub fn from_structs(structs: impl IntoIterator<Item = StructType>) -> Self {
+        DwarfTypes {
+            structs: structs.into_iter().map(|s| (s.name.clone(), s)).collect(),
+        }
+    }
+
     /// Number of struct types kept.
     pub fn len(&self) -> usize {
         self.structs.len()

@@ -5,5 +5,6 @@ pub mod funcname;
 pub mod goroutine;
 pub mod layout;
 pub mod runtime;
+pub mod tables;
 pub mod value;
 pub mod version;

@@ -10,6 +10,7 @@ use crate::binary::elf::Executable;
 use crate::binary::pclntab::Pclntab;
 use crate::error::{Error, Result, ResultExt};
 use crate::goruntime::layout::{FieldLoc, Layouts};
+use crate::goruntime::tables::BuiltinLayouts;
 use crate::goruntime::version::{FuncIds, GoVersion};
 use crate::memory::Target;
 
@@ -158,13 +159,20 @@ impl GoRuntime {
             )));
         }
         let bias = load_bias(&exe, target);
-        let types = DwarfTypes::load(&exe, keep_type)?.ok_or_else(|| {
-            Error::Layout(format!(
-                "{} has no DWARF (built with -ldflags=-w or -s?); stripped binaries are not supported yet",
-                exe.path().display()
-            ))
-        })?;
-        let layouts = Layouts::new(Box::new(types));
+        // One provider, two sources: the binary's DWARF, else the built-in
+        // table generated from the same release's DWARF.
+        let layouts = match DwarfTypes::load(&exe, keep_type)? {
+            Some(types) => Layouts::new(Box::new(types)),
+            None => Layouts::new(Box::new(
+                BuiltinLayouts::for_minor(version.minor).ok_or_else(|| {
+                    Error::Layout(format!(
+                        "{} has no DWARF and goroscope has no built-in layouts for {}",
+                        exe.path().display(),
+                        build.go_version
+                    ))
+                })?,
+            )),
+        };
         let g = GLayout::resolve(&layouts)?;
         let m = MLayout::resolve(&layouts)?;
 
