@@ -199,7 +199,12 @@ fn dump_layouts(exe: &std::path::Path) -> ExitCode {
         .ok_or_else(|| {
             goroscope::error::Error::Layout(format!("{} has no DWARF", exe.path().display()))
         })?;
-        let table = goroscope::goruntime::tables::extract(&types, &info.go_version);
+        let mut table = goroscope::goruntime::tables::extract(&types, &info.go_version);
+        for name in goroscope::goruntime::tables::STRING_ARRAYS {
+            table
+                .strings
+                .insert(name.to_string(), file_string_array(&exe, name)?);
+        }
         serde_json::to_string_pretty(&table)
             .map_err(|e| goroscope::error::Error::Other(e.to_string()))
     };
@@ -213,4 +218,32 @@ fn dump_layouts(exe: &std::path::Path) -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// Reads a `[N]string` global from the executable file itself (the
+/// unstripped, fixed-address probe binary of scripts/gen-layouts).
+fn file_string_array(
+    exe: &goroscope::binary::elf::Executable,
+    name: &str,
+) -> goroscope::error::Result<Vec<String>> {
+    use goroscope::error::Error;
+    let sym = exe
+        .symbol(name)
+        .ok_or_else(|| Error::Layout(format!("symbol {name} not found")))?;
+    let word =
+        |a: u64| -> Option<u64> { Some(u64::from_le_bytes(exe.bytes_at(a, 8)?.try_into().ok()?)) };
+    (0..sym.size / 16)
+        .map(|i| {
+            let h = sym.addr + i * 16;
+            let (ptr, len) = (word(h), word(h + 8));
+            match (ptr, len) {
+                (_, Some(0)) => Ok(String::new()),
+                (Some(p), Some(l)) => exe
+                    .bytes_at(p, l as usize)
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .ok_or_else(|| Error::Layout(format!("{name}[{i}] not in the file"))),
+                _ => Err(Error::Layout(format!("{name}[{i}] not in the file"))),
+            }
+        })
+        .collect()
 }

@@ -90,7 +90,7 @@ impl Session {
         let rt = GoRuntime::load(exe, target.as_ref())?;
         let threads = target.threads()?;
         let mut warnings = Vec::new();
-        let ms = match rt.all_ms(target.as_ref()) {
+        let ms = match rt.all_ms(target.as_ref(), &threads) {
             Ok(ms) => ms,
             Err(e) => {
                 warnings.push(format!("cannot list Ms (runtime.allm): {e}"));

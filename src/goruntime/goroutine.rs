@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use crate::error::{Error, Result, ResultExt};
 use crate::goruntime::layout::get_uint;
 use crate::goruntime::runtime::GoRuntime;
-use crate::memory::Memory;
+use crate::memory::{Memory, OsThread};
 
 /// Go status constants (runtime2.go; stable 1.21–1.27, 10/11 new in 1.26).
 pub mod status {
@@ -145,20 +145,24 @@ impl GoRuntime {
             .collect())
     }
 
-    /// Every M on `runtime.allm`, bounded and cycle-safe.
-    pub fn all_ms(&self, mem: &dyn Memory) -> Result<Vec<M>> {
+    /// Every M on `runtime.allm`, bounded and cycle-safe. Without a symbol
+    /// table the list starts from the Ms found through the threads' TLS.
+    pub fn all_ms(&self, mem: &dyn Memory, threads: &[OsThread]) -> Result<Vec<M>> {
+        let starts = match self.symbol("runtime.allm") {
+            Ok(a) => vec![mem.read_u64(a).ctx("runtime.allm")?],
+            Err(_) => crate::goruntime::discover::ms_from_threads(mem, &self.g, &self.m, threads),
+        };
         let mut out = Vec::new();
         let mut seen = HashSet::new();
-        let mut cur = mem
-            .read_u64(self.symbol("runtime.allm")?)
-            .ctx("runtime.allm")?;
-        while cur != 0 && seen.insert(cur) && out.len() < 1_000_000 {
-            let m = self.read_m(mem, cur)?;
-            let mut buf = [0u8; 8];
-            mem.read_exact(cur + self.m.alllink.offset, &mut buf)
-                .ctx(format!("runtime.m at {cur:#x}: alllink"))?;
-            cur = u64::from_le_bytes(buf);
-            out.push(m);
+        for mut cur in starts {
+            while cur != 0 && seen.insert(cur) && out.len() < 1_000_000 {
+                let m = self.read_m(mem, cur)?;
+                let mut buf = [0u8; 8];
+                mem.read_exact(cur + self.m.alllink.offset, &mut buf)
+                    .ctx(format!("runtime.m at {cur:#x}: alllink"))?;
+                cur = u64::from_le_bytes(buf);
+                out.push(m);
+            }
         }
         Ok(out)
     }

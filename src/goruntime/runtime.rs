@@ -2,13 +2,15 @@
 //! goroutine — its executable, release, layouts, pclntab and the addresses
 //! of the runtime globals in the target.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use crate::binary::buildinfo::{self, BuildInfo};
 use crate::binary::dwarf::DwarfTypes;
 use crate::binary::elf::Executable;
 use crate::binary::pclntab::Pclntab;
 use crate::error::{Error, Result, ResultExt};
+use crate::goruntime::discover;
 use crate::goruntime::layout::{FieldLoc, Layouts};
 use crate::goruntime::tables::BuiltinLayouts;
 use crate::goruntime::version::{FuncIds, GoVersion};
@@ -128,6 +130,10 @@ pub struct GoRuntime {
     /// The runtime prints pprof labels in goroutine headers
     /// (`debug.tracebacklabels`, go1.26+).
     pub traceback_labels: bool,
+    /// Globals found without a symbol table.
+    globals: HashMap<&'static str, u64>,
+    /// Function entry points by name (built on first use).
+    func_entries: OnceLock<HashMap<String, u64>>,
 }
 
 impl std::fmt::Debug for GoRuntime {
@@ -176,7 +182,15 @@ impl GoRuntime {
         let g = GLayout::resolve(&layouts)?;
         let m = MLayout::resolve(&layouts)?;
 
-        let md_addr = symbol_addr(&exe, bias, "runtime.firstmoduledata")?;
+        let mut globals = HashMap::new();
+        let md_addr = match symbol_addr(&exe, bias, "runtime.firstmoduledata") {
+            Ok(a) => a,
+            Err(_) => {
+                let a = discover::find_moduledata(&exe, bias, target)?;
+                globals.insert("runtime.firstmoduledata", a);
+                a
+            }
+        };
         let md = |field: &str| -> Result<u64> {
             let loc = layouts.field("runtime.moduledata", field)?;
             target
@@ -188,8 +202,9 @@ impl GoRuntime {
         let types_base = md("types")?;
         let pc_header = md("pcHeader")?;
         let pcln_off = exe
-            .section(".gopclntab")
-            .filter(|s| s.addr + bias == pc_header)
+            .sections
+            .iter()
+            .find(|s| s.name.ends_with(".gopclntab") && s.addr + bias == pc_header)
             .map(|s| s.offset as usize)
             .or_else(|| {
                 let vaddr = pc_header.checked_sub(bias)?;
@@ -208,8 +223,43 @@ impl GoRuntime {
         let pcln = Pclntab::new(exe.clone(), pcln_off, text, gofunc, bias)?;
         let funcids = FuncIds::for_version(version);
 
-        let wait_reasons = read_string_array(&exe, bias, target, "runtime.waitReasonStrings")?;
-        let status_strings = read_string_array(&exe, bias, target, "runtime.gStatusStrings")?;
+        let builtin = BuiltinLayouts::for_minor(version.minor);
+        let strings = |name: &str| -> Result<Vec<String>> {
+            if exe.symbol(name).is_some() {
+                return read_string_array(&exe, bias, target, name);
+            }
+            // Stripped: the release's own strings, recorded with its layouts.
+            builtin
+                .as_ref()
+                .and_then(|b| b.strings(name))
+                .ok_or_else(|| {
+                    Error::Layout(format!(
+                        "{name}: no symbol and no built-in copy for {}",
+                        build.go_version
+                    ))
+                })
+        };
+        let wait_reasons = strings("runtime.waitReasonStrings")?;
+        let status_strings = strings("runtime.gStatusStrings")?;
+        if exe.symbol("runtime.allgs").is_none() {
+            let md_range = |a: &str, b: &str| -> Option<(u64, u64)> {
+                let fa = layouts.try_field("runtime.moduledata", a)?;
+                let fb = layouts.try_field("runtime.moduledata", b)?;
+                Some((
+                    target.read_u64(md_addr + fa.offset).ok()?,
+                    target.read_u64(md_addr + fb.offset).ok()?,
+                ))
+            };
+            let ranges: Vec<(u64, u64)> =
+                [md_range("bss", "ebss"), md_range("noptrbss", "enoptrbss")]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+            globals.insert(
+                "runtime.allgs",
+                discover::find_allgs(target, &layouts, &g, &ranges)?,
+            );
+        }
         // The GODEBUG setting as the process resolved it, not a guess.
         let traceback_labels = layouts
             .try_field("var runtime.debug", "tracebacklabels")
@@ -217,7 +267,8 @@ impl GoRuntime {
                 let a = symbol_addr(&exe, bias, "runtime.debug").ok()?;
                 target.read_u32(a + f.offset).ok()
             })
-            == Some(1);
+            == Some(1)
+            || (exe.symbol("runtime.debug").is_none() && default_traceback_labels(&build, version));
         Ok(GoRuntime {
             exe,
             build,
@@ -232,12 +283,31 @@ impl GoRuntime {
             wait_reasons,
             status_strings,
             traceback_labels,
+            globals,
+            func_entries: OnceLock::new(),
         })
     }
 
-    /// Target address of a runtime global.
+    /// Target address of a runtime global or function: from the symbol
+    /// table, else from what discovery found, else (functions) the pclntab.
     pub fn symbol(&self, name: &str) -> Result<u64> {
-        symbol_addr(&self.exe, self.bias, name)
+        symbol_addr(&self.exe, self.bias, name).or_else(|e| {
+            if let Some(&a) = self.globals.get(name) {
+                return Ok(a);
+            }
+            let funcs = self.func_entries.get_or_init(|| {
+                self.pcln
+                    .funcs()
+                    .map(|f| (self.pcln.func_name(&f).to_string(), f.entry))
+                    .collect()
+            });
+            funcs.get(name).copied().ok_or(e)
+        })
+    }
+
+    /// Whether the symbol table was stripped (`-s`).
+    pub fn stripped(&self) -> bool {
+        !self.exe.has_symbols()
     }
 
     /// The string Go prints for a wait reason.
@@ -304,4 +374,13 @@ fn load_bias(exe: &Executable, target: &dyn Target) -> u64 {
         })
         .map(|entry| entry.wrapping_sub(exe.entry))
         .unwrap_or(0)
+}
+
+/// GODEBUG tracebacklabels as the build defaults it when the process's own
+/// setting cannot be read: on from go1.27 unless the module opts out.
+fn default_traceback_labels(build: &BuildInfo, version: GoVersion) -> bool {
+    version.at_least(27)
+        && !build
+            .setting("DefaultGODEBUG")
+            .is_some_and(|d| d.split(',').any(|kv| kv == "tracebacklabels=0"))
 }

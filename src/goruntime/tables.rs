@@ -63,7 +63,14 @@ pub struct Table {
     pub go: String,
     /// Struct name → size and members `[name, offset, size, type]`.
     pub structs: std::collections::BTreeMap<String, TableStruct>,
+    /// Constant string arrays (`runtime.waitReasonStrings`,
+    /// `runtime.gStatusStrings`) as the release defines them.
+    #[serde(default)]
+    pub strings: std::collections::BTreeMap<String, Vec<String>>,
 }
+
+/// String arrays recorded with the layouts.
+pub const STRING_ARRAYS: &[&str] = &["runtime.waitReasonStrings", "runtime.gStatusStrings"];
 
 /// A struct in a stored table.
 #[derive(Debug, Serialize, Deserialize)]
@@ -101,6 +108,7 @@ pub fn extract(types: &DwarfTypes, go: &str) -> Table {
     Table {
         go: go.to_string(),
         structs,
+        strings: Default::default(),
     }
 }
 
@@ -118,6 +126,7 @@ const TABLES: &[(u32, &str)] = &[
 /// Built-in layouts for a release.
 pub struct BuiltinLayouts {
     types: DwarfTypes,
+    strings: std::collections::BTreeMap<String, Vec<String>>,
     what: &'static str,
 }
 
@@ -125,7 +134,8 @@ impl BuiltinLayouts {
     /// The table for go1.`minor`, if the tool ships one.
     pub fn for_minor(minor: u32) -> Option<Self> {
         let (_, json) = TABLES.iter().find(|(m, _)| *m == minor)?;
-        let table: Table = serde_json::from_str(json).ok()?;
+        let mut table: Table = serde_json::from_str(json).ok()?;
+        let strings = std::mem::take(&mut table.strings);
         let structs = table.structs.into_iter().map(|(name, st)| StructType {
             name,
             size: st.size,
@@ -142,8 +152,14 @@ impl BuiltinLayouts {
         });
         Some(BuiltinLayouts {
             types: DwarfTypes::from_structs(structs),
+            strings,
             what: "built-in table (no DWARF)",
         })
+    }
+
+    /// A constant string array of the release.
+    pub fn strings(&self, name: &str) -> Option<Vec<String>> {
+        self.strings.get(name).cloned()
     }
 }
 
