@@ -92,7 +92,7 @@ fn plausible_g(buf: &[u8], gl: &GLayout) -> Option<u64> {
     let dead = status == 6;
     if !(dead && lo == 0 && hi == 0) {
         let size = hi.checked_sub(lo)?;
-        if !(2048..=(1u64 << 31)).contains(&size) || lo % 8 != 0 {
+        if !(2048..=(1u64 << 31)).contains(&size) || !lo.is_multiple_of(8) {
             return None;
         }
     }
@@ -122,7 +122,7 @@ pub fn find_allgs(
             .collect();
         for i in 0..words.len().saturating_sub(2) {
             let (ptr, len, cap) = (words[i], words[i + 1], words[i + 2]);
-            if ptr == 0 || ptr % 8 != 0 || len == 0 || len > cap || cap > MAX_ALLGS {
+            if ptr == 0 || !ptr.is_multiple_of(8) || len == 0 || len > cap || cap > MAX_ALLGS {
                 continue;
             }
             if best.is_some_and(|(_, l)| l >= len) {
@@ -174,13 +174,13 @@ pub fn ms_from_threads(
             let Ok(g) = mem.read_u64(fs.wrapping_sub(off)) else {
                 break;
             };
-            if g == 0 || g % 8 != 0 {
+            if g == 0 || !g.is_multiple_of(8) {
                 continue;
             }
             let Ok(m) = mem.read_u64(g + gl.m.offset) else {
                 continue;
             };
-            if m == 0 || m % 8 != 0 {
+            if m == 0 || !m.is_multiple_of(8) {
                 continue;
             }
             if mem.read_u64(m + ml.procid.offset).ok() == Some(t.tid as u64) {
