@@ -298,7 +298,55 @@ impl Session {
             return (regs, "signal context", tid);
         }
         // On g0 (systemstack/mcall): the switch saved g.sched.
-        (sched, "sched", tid)
+        if g.sched_sp >= g.stack_lo && g.sched_sp < g.stack_hi {
+            return (sched, "sched", tid);
+        }
+        // The thread runs non-Go code on g0 without saving g.sched (the
+        // race runtime's racecall): find the innermost return address from
+        // which the stack unwinds cleanly to its top frame.
+        match self.scan_stack(g) {
+            Some(regs) => (regs, "stack scan", tid),
+            None => (sched, "sched", tid),
+        }
+    }
+
+    /// Scans a goroutine's stack from its low end for a return address
+    /// whose unwind reaches the goroutine's top frame (goexit) cleanly.
+    fn scan_stack(&self, g: &G) -> Option<StartRegs> {
+        let len = (g.stack_hi.checked_sub(g.stack_lo)?).min(unwind::MAX_STACK_IMAGE) as usize;
+        let start = g.stack_hi - len as u64;
+        let mut buf = vec![0u8; len];
+        let n = self.target.read_partial(start, &mut buf).ok()?;
+        for (i, w) in buf[..n].chunks_exact(8).enumerate() {
+            let pc = u64::from_le_bytes(w.try_into().ok()?);
+            let Some(f) = self.rt.pcln.find_func(pc) else {
+                continue;
+            };
+            if pc == f.entry {
+                continue;
+            }
+            let regs = StartRegs {
+                pc,
+                sp: start + i as u64 * 8 + 8,
+                trap: false,
+            };
+            let u = unwind::unwind(
+                &self.rt,
+                self.target.as_ref(),
+                regs,
+                g.stack_lo,
+                g.stack_hi,
+                4096,
+            );
+            let top_ok = u
+                .frames
+                .last()
+                .is_some_and(|f| f.func.func_id == self.rt.funcids.goexit);
+            if u.stop == Stop::Complete && top_ok {
+                return Some(regs);
+            }
+        }
+        None
     }
 
     /// A thread interrupted by a signal runs the handler on gsignal; the

@@ -10,12 +10,23 @@ for one version (processes, cores) is torn down before the next version
 starts; tests are grouped by version for that (a session-scoped
 parametrized fixture).
 
+Each example is built in several variants (variants.py: default, stripped,
+nodwarf, pie, cgo, race); a test parametrized with ``example`` or
+``crash_example`` gets a variants.Build and its id names the variant
+(``test_gcore_bt[1.26.6-cms-stripped]``; the default build keeps the plain
+example name). Tests run release by release and, within a release, build by
+build: the default builds stay up for the whole release (the shape tests
+compare every variant with them), a variant's process and cores are
+released as soon as the next variant starts.
+
 Environment:
   GOROSCOPE_BIN           goroscope binary (default target/release/goroscope)
   GOROSCOPE_GO_VERSIONS   space-separated Go versions to test (default: all
                           in scripts/go-versions)
   GOROSCOPE_EXAMPLES_DIR  examples directory (default examples/)
   GOROSCOPE_KEEP_CORES=1  keep cores in tests/.work after the run
+  GOROSCOPE_WORK_DIR      scratch directory (default tests/.work)
+  GOROSCOPE_VARIANTS, GOROSCOPE_FULL_MATRIX_GO   see variants.py
 """
 
 from __future__ import annotations
@@ -35,9 +46,11 @@ from typing import Optional
 import pytest
 
 from .traceback import Goroutine, parse_traceback
+from .variants import Build, builds_for
+from .variants import sort_key as build_sort_key
 
 REPO = Path(__file__).resolve().parents[2]
-WORK = REPO / "tests" / ".work"
+WORK = Path(os.environ.get("GOROSCOPE_WORK_DIR") or REPO / "tests" / ".work").resolve()
 EXAMPLES_DIR = Path(os.environ.get("GOROSCOPE_EXAMPLES_DIR") or REPO / "examples").resolve()
 GO_TOOLCHAIN = REPO / "scripts" / "go-toolchain"
 GO_VERSIONS_FILE = REPO / "scripts" / "go-versions"
@@ -92,28 +105,104 @@ def crash_examples() -> list[str]:
     return [n for n in all_examples() if is_crash_example(n)]
 
 
+def live_builds(version: str) -> list[Build]:
+    """Every (example, variant) of the long-running examples for a release,
+    default builds first."""
+    out = [b for n in live_examples() for b in builds_for(n, EXAMPLES_DIR / n, version)]
+    return sorted(out, key=build_sort_key)
+
+
+def crash_builds(version: str) -> list[Build]:
+    out = [b for n in crash_examples() for b in builds_for(n, EXAMPLES_DIR / n, version)]
+    return sorted(out, key=build_sort_key)
+
+
+def _marker_filter(metafunc: pytest.Metafunc, builds: list[Build]) -> list[Build]:
+    """@pytest.mark.builds(examples=(...), variants=(...), not_variants=(...))
+    narrows the builds a test runs on."""
+    m = metafunc.definition.get_closest_marker("builds")
+    if m is None:
+        return builds
+    ex = m.kwargs.get("examples")
+    vs = m.kwargs.get("variants")
+    nvs = m.kwargs.get("not_variants") or ()
+    return [
+        b
+        for b in builds
+        if (ex is None or b.example in ex) and (vs is None or b.variant.id in vs) and b.variant.id not in nvs
+    ]
+
+
 # ---------------------------------------------------------------------------
 # pytest hooks
 # ---------------------------------------------------------------------------
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    # go_version first so that ids read test_gcore_bt[1.26.6-cms].
-    if "go_version" in metafunc.fixturenames:
+    # go_version first so that ids read test_gcore_bt[1.26.6-cms-stripped].
+    # go_version and the build are parametrized together: the variants may
+    # differ between releases (GOROSCOPE_FULL_MATRIX_GO).
+    names = metafunc.fixturenames
+    for argname, builds_of, examples in (
+        ("example", live_builds, live_examples),
+        ("crash_example", crash_builds, crash_examples),
+    ):
+        if argname not in names:
+            continue
+        if "go_version" not in names:
+            raise pytest.UsageError(f"{metafunc.definition.nodeid}: `{argname}` needs `go_version` (fixture goenv)")
+        combos, ids = [], []
+        for v in go_versions():
+            for b in _marker_filter(metafunc, builds_of(v)) if examples() else [MISSING]:
+                combos.append((v, b))
+                ids.append(f"{v}-{b}")
+        metafunc.parametrize(("go_version", argname), combos, indirect=["go_version"], scope="session", ids=ids)
+        return
+    if "go_version" in names:
         metafunc.parametrize("go_version", go_versions(), indirect=True, scope="session", ids=str)
-    if "example" in metafunc.fixturenames:
-        metafunc.parametrize("example", live_examples() or [MISSING], ids=str)
-    if "crash_example" in metafunc.fixturenames:
-        metafunc.parametrize("crash_example", crash_examples() or [MISSING], ids=str)
 
 
-@pytest.hookimpl(tryfirst=True)
+def _item_order(item: pytest.Item, versions: list[str]) -> tuple:
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params if callspec is not None else {}
+    v = params.get("go_version")
+    vi = versions.index(v) if v in versions else -1
+    b = params.get("example", params.get("crash_example"))
+    if isinstance(b, Build):
+        return (vi, 1, build_sort_key(b), b.id)
+    return (vi, 0, (0, ""), "")
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run release by release and, inside a release, build by build (a
+    stable sort after pytest's own fixture-based reordering), so that each
+    variant's process and cores exist only while its tests run."""
+    versions = go_versions()
+    items.sort(key=lambda it: _item_order(it, versions))
     # With pytest-xdist (--dist loadgroup) keep each Go version on one worker.
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "go_version" in callspec.params:
             item.add_marker(pytest.mark.xdist_group(f"go{callspec.params['go_version']}"))
+
+
+_VERSION_IN_ID = re.compile(r"\[(\d+\.\d+(?:\.\d+)?(?:(?:rc|beta)\d+)?)[-\]]")
+_SECONDS_PER_VERSION: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    m = _VERSION_IN_ID.search(report.nodeid)
+    key = m.group(1) if m else "(no Go release)"
+    _SECONDS_PER_VERSION[key] = _SECONDS_PER_VERSION.get(key, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if not _SECONDS_PER_VERSION:
+        return
+    terminalreporter.write_sep("-", "e2e time per Go release (setup + call + teardown, builds included)")
+    for k, v in _SECONDS_PER_VERSION.items():
+        terminalreporter.write_line(f"  {k:>16}: {v:7.1f}s")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -126,6 +215,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"goroscope: {goroscope_path()}",
         f"go versions: {' '.join(go_versions())}",
         f"examples: {' '.join(all_examples()) or '(none)'} in {EXAMPLES_DIR}",
+        "builds per release: " + "; ".join(f"{v}: {' '.join(str(b) for b in live_builds(v) + crash_builds(v))}" for v in go_versions()),
         f"core_pattern: {read_core_pattern()!r}",
     ]
 
