@@ -40,8 +40,12 @@ pub struct Info {
     pub system_goroutines: usize,
     pub threads: usize,
     pub ms: usize,
-    pub ps: u64,
-    pub gomaxprocs: u64,
+    /// Number of Ps (`len(runtime.allp)`), when it can be found.
+    pub ps: Option<u64>,
+    /// GOMAXPROCS, when it can be found.
+    pub gomaxprocs: Option<u64>,
+    /// The symbol table was stripped (`-s`).
+    pub stripped: bool,
     pub layouts: String,
     pub build_settings: Vec<(String, String)>,
     pub signal: Option<String>,
@@ -157,7 +161,11 @@ fn info(s: &Session) -> Result<Outcome> {
             _ => s.target.read_u64(a).ok(),
         }
     };
-    let signal = s.target.crash_signal();
+    // gcore records the ptrace stop as SIGSTOP: a snapshot, not a crash.
+    let signal = match s.target.crash_signal() {
+        libc::SIGSTOP => 0,
+        sig => sig,
+    };
     let mut crashing_thread = None;
     let mut crashing_goroutine = None;
     let mut panic = None;
@@ -192,9 +200,9 @@ fn info(s: &Session) -> Result<Outcome> {
         ps: rt
             .symbol("runtime.allp")
             .ok()
-            .and_then(|a| s.target.read_u64(a + 8).ok())
-            .unwrap_or(0),
-        gomaxprocs: read_global("runtime.gomaxprocs", 4).unwrap_or(0),
+            .and_then(|a| s.target.read_u64(a + 8).ok()),
+        gomaxprocs: read_global("runtime.gomaxprocs", 4),
+        stripped: rt.stripped(),
         layouts: rt.layouts.describe().to_string(),
         build_settings: rt.build.settings.clone(),
         signal: (signal != 0).then(|| signal_name(signal)),
@@ -392,8 +400,21 @@ fn info_text(i: &Info) -> String {
         ),
     );
     line("threads", format!("{} OS threads, {} Ms", i.threads, i.ms));
-    line("Ps / GOMAXPROCS", format!("{} / {}", i.ps, i.gomaxprocs));
+    let unknown = |v: Option<u64>| {
+        v.map(|v| v.to_string())
+            .unwrap_or_else(|| "? (no symbol table)".into())
+    };
+    line(
+        "Ps / GOMAXPROCS",
+        format!("{} / {}", unknown(i.ps), unknown(i.gomaxprocs)),
+    );
     line("layouts from", i.layouts.clone());
+    if i.stripped {
+        line(
+            "symbols",
+            "stripped (-s): runtime globals found by scanning".into(),
+        );
+    }
     if let Some(sig) = &i.signal {
         line("signal", sig.clone());
         if let Some(t) = i.crashing_thread {

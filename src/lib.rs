@@ -18,6 +18,7 @@ pub mod command;
 pub mod error;
 pub mod goruntime;
 pub mod memory;
+pub mod recover;
 pub mod report;
 pub mod session;
 pub mod traceback;

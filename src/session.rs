@@ -57,19 +57,20 @@ impl Session {
         match spec {
             TargetSpec::Core { core, exe } => {
                 let core = CoreFile::open(core)?;
-                let exe_path = match exe {
-                    Some(p) => p.clone(),
-                    None => core.executable_path().filter(|p| p.exists()).ok_or_else(|| {
-                        Error::Other(format!(
-                            "the core names executable {} which is not readable here; pass --exe PATH",
-                            core.executable_path()
-                                .map(|p| p.display().to_string())
-                                .unwrap_or_else(|| "(none recorded)".into())
-                        ))
-                    })?,
-                };
-                let exe = Arc::new(Executable::open(&exe_path)?);
-                core.set_executable(&exe_path, exe.mapping());
+                let exe =
+                    match exe {
+                        Some(p) => Executable::open(p)?,
+                        None => match core.executable_path() {
+                            Some(p) if p.exists() => Executable::open(&p)?,
+                            Some(p) => crate::recover::executable_from_core(&core, &p)?,
+                            None => return Err(Error::Other(
+                                "the core names no executable (no NT_FILE note); pass --exe PATH"
+                                    .into(),
+                            )),
+                        },
+                    };
+                let exe = Arc::new(exe);
+                core.set_executable(exe.path(), exe.mapping());
                 check_core_matches(&core, &exe)?;
                 Self::with_target(Box::new(core), exe)
             }

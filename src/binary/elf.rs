@@ -39,10 +39,14 @@ pub struct Symbol {
     pub size: u64,
 }
 
+/// File contents shared between readers: a memory map, or an image
+/// rebuilt in memory (an executable recovered from a core).
+pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
 /// An ELF executable opened for reading.
 pub struct Executable {
     path: PathBuf,
-    map: Arc<Mmap>,
+    map: SharedBytes,
     pub sections: Vec<Section>,
     pub segments: Vec<Segment>,
     symbols: HashMap<String, Symbol>,
@@ -71,8 +75,12 @@ impl Executable {
         // SAFETY: the file is opened read-only; a concurrent truncation could
         // fault, which is the accepted risk of reading binaries by mmap.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        let map = Arc::new(map);
-        let elf = Elf::parse(&map[..])
+        Self::from_bytes(path, Arc::new(map))
+    }
+
+    /// Parses an ELF image already in memory; `path` names it in messages.
+    pub fn from_bytes(path: &Path, map: SharedBytes) -> Result<Self> {
+        let elf = Elf::parse((*map).as_ref())
             .map_err(|e| Error::bad_file(path, format!("not a readable ELF file: {e}")))?;
         if elf.header.e_type == header::ET_CORE {
             return Err(Error::bad_file(
@@ -153,11 +161,11 @@ impl Executable {
 
     /// The whole file.
     pub fn bytes(&self) -> &[u8] {
-        &self.map[..]
+        (*self.map).as_ref()
     }
 
     /// Shared handle to the mapping, for readers that outlive a borrow.
-    pub fn mapping(&self) -> Arc<Mmap> {
+    pub fn mapping(&self) -> SharedBytes {
         self.map.clone()
     }
 
@@ -172,7 +180,7 @@ impl Executable {
         if s.kind == section_header::SHT_NOBITS {
             return None;
         }
-        self.map
+        self.bytes()
             .get(s.offset as usize..(s.offset.checked_add(s.size)?) as usize)
     }
 
@@ -198,7 +206,7 @@ impl Executable {
             return None;
         }
         let off = (seg.offset + (vaddr - seg.vaddr)) as usize;
-        self.map.get(off..off + len)
+        self.bytes().get(off..off + len)
     }
 
     /// Whether `vaddr` lies inside a loadable segment (file or bss part).

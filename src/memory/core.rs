@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use goblin::elf::{header, program_header, Elf};
 use memmap2::Mmap;
 
+use crate::binary::elf::SharedBytes;
 use crate::error::{Error, Result};
 use crate::memory::{Memory, OsThread, Regs, Target};
 
@@ -63,9 +64,9 @@ pub struct CoreFile {
     signal: i32,
     fname: String,
     /// Files backing NT_FILE mappings, opened on first use (None: unreadable).
-    backing: Mutex<HashMap<PathBuf, Option<Arc<Mmap>>>>,
+    backing: Mutex<HashMap<PathBuf, Option<SharedBytes>>>,
     /// Replacement for the executable's path (from --exe).
-    exe_override: Mutex<Option<(PathBuf, Arc<Mmap>)>>,
+    exe_override: Mutex<Option<(PathBuf, SharedBytes)>>,
 }
 
 impl std::fmt::Debug for CoreFile {
@@ -297,7 +298,7 @@ impl CoreFile {
 
     /// Uses `exe` for pages the core maps from the executable's path (the
     /// mapping that contains the entry point), e.g. when --exe is given.
-    pub fn set_executable(&self, path: &Path, map: Arc<Mmap>) {
+    pub fn set_executable(&self, path: &Path, map: SharedBytes) {
         if let Ok(mut o) = self.exe_override.lock() {
             *o = Some((path.to_path_buf(), map));
         }
@@ -334,7 +335,7 @@ impl CoreFile {
             .map(|f| f.path.clone())
     }
 
-    fn backing_file(&self, path: &Path) -> Option<Arc<Mmap>> {
+    fn backing_file(&self, path: &Path) -> Option<SharedBytes> {
         if let Ok(o) = self.exe_override.lock() {
             if let Some((_, map)) = o.as_ref() {
                 if Some(path) == self.main_exe_mapping_path().as_deref() {
@@ -348,7 +349,9 @@ impl CoreFile {
             .or_insert_with(|| {
                 let f = File::open(path).ok()?;
                 // SAFETY: read-only mapping of a file we do not modify.
-                unsafe { Mmap::map(&f) }.ok().map(Arc::new)
+                unsafe { Mmap::map(&f) }
+                    .ok()
+                    .map(|m| Arc::new(m) as SharedBytes)
             })
             .clone()
     }
@@ -362,7 +365,7 @@ impl CoreFile {
         let map = self.backing_file(&fm.path)?;
         let n = ((fm.end - addr) as usize).min(buf.len());
         let off = usize::try_from(fm.file_offset.checked_add(addr - fm.start)?).ok()?;
-        let src = map.get(off..off.checked_add(n)?)?;
+        let src = (*map).as_ref().get(off..off.checked_add(n)?)?;
         buf[..n].copy_from_slice(src);
         Some(n)
     }
