@@ -51,6 +51,14 @@ enum Sub {
     /// Print the runtime struct layouts of an unstripped binary as a
     /// built-in table (used by scripts/gen-layouts).
     #[command(hide = true)]
+    VerifyLayouts {
+        /// A fixed-address (non-PIE) Go binary with DWARF.
+        #[arg(long)]
+        exe: PathBuf,
+    },
+    /// Print the runtime struct layouts of an unstripped binary as a
+    /// built-in table (used by scripts/gen-layouts).
+    #[command(hide = true)]
     DumpLayouts {
         /// A Go binary with DWARF.
         #[arg(long)]
@@ -108,6 +116,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let (t, cmd) = match cli.cmd {
         Sub::DumpLayouts { exe } => return dump_layouts(&exe),
+        Sub::VerifyLayouts { exe } => return verify_layouts(&exe),
         Sub::Info { t } => (t, Command::Info),
         Sub::Goroutines { t, all, group } => (t, Command::Goroutines { system: all, group }),
         Sub::Bt {
@@ -246,4 +255,114 @@ fn file_string_array(
             }
         })
         .collect()
+}
+
+/// Checks the two DWARF-less layout sources against a binary's DWARF: the
+/// built-in table of its release, and the struct layouts recovered from its
+/// type descriptors. Prints every difference; exit 1 if there is any.
+fn verify_layouts(path: &std::path::Path) -> ExitCode {
+    use goroscope::binary::dwarf::DwarfTypes;
+    use goroscope::goruntime::layout::LayoutSource;
+    use goroscope::goruntime::tables::{BuiltinLayouts, ROOTS};
+    use goroscope::goruntime::typedesc::TypeDescriptors;
+    let run = || -> goroscope::error::Result<Vec<String>> {
+        use goroscope::error::Error;
+        let exe = goroscope::binary::elf::Executable::open(path)?;
+        let info = goroscope::binary::buildinfo::read(&exe)?;
+        let version = goroscope::goruntime::version::GoVersion::parse(&info.go_version)?;
+        let dwarf =
+            DwarfTypes::load(&exe, |_| true)?.ok_or_else(|| Error::Layout("no DWARF".into()))?;
+        let builtin = BuiltinLayouts::for_minor(version.minor)
+            .ok_or_else(|| Error::Layout(format!("no built-in table for {}", info.go_version)))?;
+        let image = ExeImage(&exe);
+        let md = exe
+            .symbol("runtime.firstmoduledata")
+            .ok_or_else(|| Error::Layout("no symbols".into()))?;
+        let field = |f: &str| {
+            dwarf
+                .member("runtime.moduledata", f)
+                .map(|(o, _, _)| o)
+                .unwrap_or(0)
+        };
+        let types = goroscope::memory::Memory::read_u64(&image, md.addr + field("types"))?;
+        let etypes = goroscope::memory::Memory::read_u64(&image, md.addr + field("etypes"))?;
+        let td = TypeDescriptors::load(&image, types, etypes, ROOTS)?;
+        let mut problems = Vec::new();
+        let mut checked = [0usize; 2];
+        for name in ROOTS {
+            let Some(want) = dwarf.get(name) else {
+                continue;
+            };
+            for (i, (what, src)) in [
+                ("built-in table", &builtin as &dyn LayoutSource),
+                ("type descriptors", &td),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let Some(size) = src.struct_size(name) else {
+                    if what == "built-in table" {
+                        problems.push(format!("{name}: missing from the {what}"));
+                    }
+                    continue;
+                };
+                checked[i] += 1;
+                if size != want.size {
+                    problems.push(format!(
+                        "{name}: size {size} in the {what}, {} in DWARF",
+                        want.size
+                    ));
+                }
+                for m in want.members.iter().filter(|m| m.name != "_") {
+                    match src.member(name, &m.name) {
+                        Some((off, sz, _)) if off == m.offset && sz == m.size => {}
+                        Some((off, sz, _)) => problems.push(format!(
+                            "{name}.{}: offset {off} size {sz} in the {what}, offset {} size {} in DWARF",
+                            m.name, m.offset, m.size
+                        )),
+                        None => problems.push(format!("{name}.{}: missing from the {what}", m.name)),
+                    }
+                }
+            }
+        }
+        println!(
+            "{}: {} structs checked against DWARF in the built-in table, {} in the type descriptors",
+            path.display(),
+            checked[0],
+            checked[1]
+        );
+        Ok(problems)
+    };
+    match run() {
+        Ok(p) if p.is_empty() => ExitCode::SUCCESS,
+        Ok(p) => {
+            for line in p {
+                println!("{line}");
+            }
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("goroscope: {e}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// A fixed-address executable's file image read as memory.
+struct ExeImage<'a>(&'a goroscope::binary::elf::Executable);
+
+impl goroscope::memory::Memory for ExeImage<'_> {
+    fn read_exact(&self, addr: u64, buf: &mut [u8]) -> goroscope::error::Result<()> {
+        match self.0.bytes_at(addr, buf.len()) {
+            Some(b) => {
+                buf.copy_from_slice(b);
+                Ok(())
+            }
+            None => Err(goroscope::error::Error::Unreadable {
+                addr,
+                len: buf.len(),
+                context: "executable image".into(),
+            }),
+        }
+    }
 }

@@ -7,5 +7,6 @@ pub mod goroutine;
 pub mod layout;
 pub mod runtime;
 pub mod tables;
+pub mod typedesc;
 pub mod value;
 pub mod version;

@@ -12,7 +12,8 @@ use crate::binary::pclntab::Pclntab;
 use crate::error::{Error, Result, ResultExt};
 use crate::goruntime::discover;
 use crate::goruntime::layout::{FieldLoc, Layouts};
-use crate::goruntime::tables::BuiltinLayouts;
+use crate::goruntime::tables::{self, BuiltinLayouts};
+use crate::goruntime::typedesc::{Layered, TypeDescriptors};
 use crate::goruntime::version::{FuncIds, GoVersion};
 use crate::memory::Target;
 
@@ -167,20 +168,21 @@ impl GoRuntime {
         let bias = load_bias(&exe, target);
         // One provider, two sources: the binary's DWARF, else the built-in
         // table generated from the same release's DWARF.
-        let layouts = match DwarfTypes::load(&exe, keep_type)? {
-            Some(types) => Layouts::new(Box::new(types)),
-            None => Layouts::new(Box::new(
-                BuiltinLayouts::for_minor(version.minor).ok_or_else(|| {
-                    Error::Layout(format!(
-                        "{} has no DWARF and goroscope has no built-in layouts for {}",
-                        exe.path().display(),
-                        build.go_version
-                    ))
-                })?,
-            )),
+        let builtin = || {
+            BuiltinLayouts::for_minor(version.minor).ok_or_else(|| {
+                Error::Layout(format!(
+                    "{} has no DWARF and goroscope has no built-in layouts for {}",
+                    exe.path().display(),
+                    build.go_version
+                ))
+            })
         };
-        let g = GLayout::resolve(&layouts)?;
-        let m = MLayout::resolve(&layouts)?;
+        let dwarf = DwarfTypes::load(&exe, keep_type)?;
+        let has_dwarf = dwarf.is_some();
+        let mut layouts = match dwarf {
+            Some(types) => Layouts::new(Box::new(types)),
+            None => Layouts::new(Box::new(builtin()?)),
+        };
 
         let mut globals = HashMap::new();
         let md_addr = match symbol_addr(&exe, bias, "runtime.firstmoduledata") {
@@ -191,15 +193,31 @@ impl GoRuntime {
                 a
             }
         };
-        let md = |field: &str| -> Result<u64> {
+        let read_md = |layouts: &Layouts, field: &str| -> Result<u64> {
             let loc = layouts.field("runtime.moduledata", field)?;
             target
                 .read_u64(md_addr + loc.offset)
                 .ctx(format!("runtime.firstmoduledata.{field}"))
         };
+        let types_base = read_md(&layouts, "types")?;
+        if !has_dwarf {
+            // Without DWARF, the binary's own type descriptors describe the
+            // structs they cover exactly; the table fills in the rest.
+            let etypes = read_md(&layouts, "etypes")?;
+            if let Ok(td) = TypeDescriptors::load(target, types_base, etypes, tables::ROOTS) {
+                if td.has("runtime.g") {
+                    layouts = Layouts::new(Box::new(Layered {
+                        primary: td,
+                        fallback: builtin()?,
+                    }));
+                }
+            }
+        }
+        let md = |field: &str| read_md(&layouts, field);
+        let g = GLayout::resolve(&layouts)?;
+        let m = MLayout::resolve(&layouts)?;
         let text = md("text")?;
         let gofunc = md("gofunc")?;
-        let types_base = md("types")?;
         let pc_header = md("pcHeader")?;
         let pcln_off = exe
             .sections
