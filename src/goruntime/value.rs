@@ -2,51 +2,18 @@
 //! `abi.Type` and the module's name table) and the value a goroutine is
 //! panicking with.
 
-use crate::error::{Error, Result, ResultExt};
+use crate::error::{Result, ResultExt};
 use crate::goruntime::runtime::GoRuntime;
 use crate::memory::Memory;
 
 /// `abi.Kind` values we print specially.
 const KIND_STRING: u8 = 24;
 const KIND_MASK: u8 = 0x1f;
-/// `abi.TFlagExtraStar`: the name carries a '*' the type does not have.
-const TFLAG_EXTRA_STAR: u8 = 1 << 1;
 
 impl GoRuntime {
     /// The Go name of the type descriptor at `typ` (`*main.Store`, `string`).
     pub fn type_name(&self, mem: &dyn Memory, typ: u64) -> Result<String> {
-        let l = &self.layouts;
-        let str_off = mem
-            .read_u32(typ + l.field("internal/abi.Type", "Str")?.offset)
-            .ctx("abi.Type.Str")?;
-        let tflag = mem
-            .read_u8(typ + l.field("internal/abi.Type", "TFlag")?.offset)
-            .ctx("abi.Type.TFlag")?;
-        let name = self.types_base + u64::from(str_off);
-        // abi.Name: flags byte, uvarint length, bytes.
-        let mut hdr = [0u8; 4];
-        mem.read_partial(name, &mut hdr)?;
-        let (mut len, mut shift, mut i) = (0usize, 0u32, 1usize);
-        while i < hdr.len() {
-            len |= usize::from(hdr[i] & 0x7f) << shift;
-            shift += 7;
-            i += 1;
-            if hdr[i - 1] & 0x80 == 0 {
-                break;
-            }
-        }
-        if len > 4096 {
-            return Err(Error::Corrupt(format!(
-                "type name at {name:#x} has length {len}"
-            )));
-        }
-        let mut buf = vec![0u8; len];
-        mem.read_exact(name + i as u64, &mut buf).ctx("type name")?;
-        let mut s = String::from_utf8_lossy(&buf).into_owned();
-        if tflag & TFLAG_EXTRA_STAR != 0 && s.starts_with('*') {
-            s.remove(0);
-        }
-        Ok(s)
+        crate::goruntime::typedesc::type_name(mem, self.types_base, typ).ctx("abi.Type name")
     }
 
     fn type_kind(&self, mem: &dyn Memory, typ: u64) -> Result<u8> {

@@ -173,18 +173,28 @@ def _item_order(item: pytest.Item, versions: list[str]) -> tuple:
     return (vi, 0, (0, ""), "")
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run release by release and, inside a release, build by build (a
-    stable sort after pytest's own fixture-based reordering), so that each
-    variant's process and cores exist only while its tests run."""
-    versions = go_versions()
-    items.sort(key=lambda it: _item_order(it, versions))
     # With pytest-xdist (--dist loadgroup) keep each Go version on one worker.
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "go_version" in callspec.params:
             item.add_marker(pytest.mark.xdist_group(f"go{callspec.params['go_version']}"))
+
+
+class _BuildOrder:
+    """Runs release by release and, inside a release, build by build: a
+    stable sort after pytest's own fixture-based reordering, so that each
+    variant's process and cores exist only while its tests run."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        versions = go_versions()
+        items.sort(key=lambda it: _item_order(it, versions))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_BuildOrder(), "goroscope-build-order")
 
 
 _VERSION_IN_ID = re.compile(r"\[(\d+\.\d+(?:\.\d+)?(?:(?:rc|beta)\d+)?)[-\]]")
@@ -396,7 +406,7 @@ class HarnessError(Exception):
 class RunningExample:
     """A long-running example: its process, Go's stack dump and a gcore."""
 
-    name: str
+    name: str  # the build id: "cms", "cms-stripped", ...
     version: str
     exe: Path
     proc: subprocess.Popen
@@ -407,6 +417,7 @@ class RunningExample:
     core: Optional[Path] = None
     core_error: Optional[str] = None
     started: float = 0.0
+    build: Optional[Build] = None
 
     @property
     def writer_id(self) -> Optional[int]:
@@ -424,10 +435,13 @@ class RunningExample:
             pytest.fail(f"no gcore core for {self.name} (go {self.version}): {self.core_error}", pytrace=False)
         return self.core
 
+    def describe(self) -> str:
+        return self.build.describe() if self.build else self.name
+
 
 @dataclasses.dataclass
 class CrashRun:
-    name: str
+    name: str  # the build id: "crash", "crash-stripped", ...
     version: str
     exe: Path
     rundir: Path
@@ -438,6 +452,7 @@ class CrashRun:
     core: Optional[Path]
     skip_reason: Optional[str] = None
     error: Optional[str] = None
+    build: Optional[Build] = None
 
     def require_core(self) -> Path:
         if self.skip_reason:
@@ -447,9 +462,19 @@ class CrashRun:
         assert self.core is not None
         return self.core
 
+    def describe(self) -> str:
+        return self.build.describe() if self.build else self.name
+
 
 class GoEnv:
-    """Everything for one Go release; created once per version per session."""
+    """Everything for one Go release; created once per version per session.
+
+    Builds are variants.Build values (or plain example names, meaning the
+    default build). Processes and cores of the default builds live until
+    the release is done; those of any other build are released as soon as
+    another non-default build is started (tests run build by build, see
+    _BuildOrder), so at most one variant's core sits on disk beside the
+    defaults' (cores are 1-2 GB each)."""
 
     def __init__(self, version: str):
         self.version = version
@@ -467,6 +492,7 @@ class GoEnv:
         self._running: dict[str, object] = {}
         self._crashes: dict[str, object] = {}
         self._cores: list[Path] = []
+        self._memo: dict[object, object] = {}
 
     # -- toolchain --------------------------------------------------------
     @property
@@ -499,71 +525,123 @@ class GoEnv:
             env["GOCACHE"] = str(WORK / "gocache")
         return env
 
-    # -- build ------------------------------------------------------------
-    def build(self, name: str) -> Path:
-        if name == MISSING:
+    @staticmethod
+    def as_build(b) -> Build:
+        if isinstance(b, Build):
+            return b
+        if b == MISSING:
             raise HarnessError(f"no examples found in {EXAMPLES_DIR} (expected standalone Go modules such as examples/cms)")
-        cached = self._built.get(name)
+        from .variants import DEFAULT, imports_c
+
+        return Build(b, DEFAULT, imports_c(EXAMPLES_DIR / b))
+
+    def memo(self, key, fn):
+        """fn() computed once per release (e.g. goroscope's output on a
+        default build's core, which every variant is compared with)."""
+        if key not in self._memo:
+            self._memo[key] = fn()
+        return self._memo[key]
+
+    # -- build ------------------------------------------------------------
+    def build(self, b) -> Path:
+        b = self.as_build(b)
+        cached = self._built.get(b.id)
         if isinstance(cached, Path):
             return cached
         if isinstance(cached, HarnessError):
             raise cached
         try:
-            exe = self._build(name)
+            exe = self.build_to(b, self.workdir / f"{b.id}-{self.version}")
         except HarnessError as e:
-            self._built[name] = e
+            self._built[b.id] = e
             raise
-        self._built[name] = exe
+        self._built[b.id] = exe
         return exe
 
-    def _build(self, name: str) -> Path:
-        src = EXAMPLES_DIR / name
+    def build_to(self, b: Build, exe: Path, *, extra_ldflags: tuple[str, ...] = (), src: Optional[Path] = None) -> Path:
+        """Build ``b`` into ``exe`` (uncached; extra -ldflags such as -X, or
+        another source directory, for the tests that need a different build
+        of the same program)."""
+        src = src or EXAMPLES_DIR / b.example
         if not (src / "go.mod").is_file():
-            raise HarnessError(f"example {name}: {src}/go.mod not found")
-        exe = self.workdir / f"{name}-{self.version}"
-        cmd = [self.go, "build", "-o", str(exe), "."]
+            raise HarnessError(f"example {b.example}: {src}/go.mod not found")
+        cmd = [self.go, *b.go_build_args(exe, extra_ldflags)]
+        env = self.go_env()
+        env.update(b.env())
         t0 = time.monotonic()
         try:
-            p = subprocess.run(
-                cmd, cwd=src, env=self.go_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=BUILD_TIMEOUT
-            )
+            p = subprocess.run(cmd, cwd=src, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
         except subprocess.TimeoutExpired:
-            raise HarnessError(f"building {name} with go {self.version} timed out after {BUILD_TIMEOUT:.0f}s")
+            raise HarnessError(f"building {b.describe()} with go {self.version} timed out after {BUILD_TIMEOUT:.0f}s")
         if p.returncode != 0:
+            hint = ""
+            if b.cgo_enabled and shutil.which(env.get("CC") or "gcc") is None:
+                hint = "\n(cgo builds need a C compiler: install gcc and libc6-dev)"
             raise HarnessError(
-                f"building example {name} with go {self.version} failed (exit {p.returncode}):\n"
-                f"$ (cd {src} && GOTOOLCHAIN=local GOFLAGS=-mod=mod GOPROXY=off {' '.join(cmd)})\n{p.stdout}{p.stderr}"
+                f"building {b.describe()} with go {self.version} failed (exit {p.returncode}):\n"
+                f"$ (cd {src} && GOTOOLCHAIN=local GOFLAGS=-mod=mod GOPROXY=off {' '.join(f'{k}={v}' for k, v in b.env().items())} "
+                f"{' '.join(repr(c) if ' ' in c else c for c in cmd)})\n{p.stdout}{p.stderr}{hint}"
             )
         sys.stderr.write(f"[e2e] built {exe.name} in {time.monotonic() - t0:.1f}s\n")
         return exe
 
+    # -- lifetime of variants ------------------------------------------------
+    def _activate(self, b: Build) -> None:
+        """Starting a non-default build releases every other non-default
+        build (process killed, cores deleted); defaults stay."""
+        if b.is_default:
+            return
+        for cache in (self._running, self._crashes):
+            for key in list(cache):
+                obj = cache[key]
+                ob = getattr(obj, "build", None)
+                if key != b.id and ob is not None and not ob.is_default:
+                    self._release(obj)
+                    del cache[key]
+
+    def _release(self, obj) -> None:
+        if isinstance(obj, RunningExample):
+            self._stop(obj.proc)
+            if obj.core is not None and os.environ.get("GOROSCOPE_KEEP_CORES") != "1":
+                obj.core.unlink(missing_ok=True)
+        elif isinstance(obj, CrashRun):
+            if obj.core is not None and os.environ.get("GOROSCOPE_KEEP_CORES") != "1":
+                obj.core.unlink(missing_ok=True)
+
     # -- long-running examples -------------------------------------------
-    def running(self, name: str) -> RunningExample:
-        cached = self._running.get(name)
+    def running(self, b) -> RunningExample:
+        b = self.as_build(b)
+        cached = self._running.get(b.id)
         if isinstance(cached, RunningExample):
             return cached
         if isinstance(cached, HarnessError):
             raise cached
+        self._activate(b)
         try:
-            r = self._start(name)
+            r = self.launch(b, self.build(b), self.workdir, b.id)
         except HarnessError as e:
-            self._running[name] = e
+            self._running[b.id] = e
             raise
-        self._running[name] = r
+        self._running[b.id] = r
         return r
 
-    def _start(self, name: str) -> RunningExample:
-        exe = self.build(name)
-        stacks = self.workdir / f"{name}.stacks"
-        out_path = self.workdir / f"{name}.stdout"
-        err_path = self.workdir / f"{name}.stderr"
+    def launch(self, b: Build, exe: Path, rundir: Path, tag: str, *, core: bool = True) -> RunningExample:
+        """Start ``exe`` (a build of example ``b``) in ``rundir``, wait for
+        its ready line, read its stacks file and take a gcore (named
+        ``TAG.core.PID``). The caller owns the result: stop it with
+        GoEnv.stop(r) unless it came from running()."""
+        name = tag
+        stacks = rundir / f"{tag}.stacks"
+        out_path = rundir / f"{tag}.stdout"
+        err_path = rundir / f"{tag}.stderr"
         for p in (stacks, out_path, err_path):
             p.unlink(missing_ok=True)
         env = {k: v for k, v in os.environ.items() if k not in ("GOTRACEBACK", "GODEBUG", "GOMAXPROCS")}
+        what = f"example {b.describe()} (go {self.version})"
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             proc = subprocess.Popen(
                 [str(exe), "-stacks", str(stacks)],
-                cwd=self.workdir,
+                cwd=rundir,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -582,38 +660,42 @@ class GoEnv:
             if proc.poll() is not None:
                 self._stop(proc)
                 raise HarnessError(
-                    f"example {name} (go {self.version}) exited with {proc.returncode} before printing 'ready pid=N'\n"
+                    f"{what} exited with {proc.returncode} before printing 'ready pid=N'\n"
                     f"stdout:\n{_tail(out_path)}\nstderr:\n{_tail(err_path)}"
                 )
             time.sleep(0.05)
         if pid is None:
             self._stop(proc)
             raise HarnessError(
-                f"example {name} (go {self.version}) printed no 'ready pid=N' line within {READY_TIMEOUT:.0f}s\n"
+                f"{what} printed no 'ready pid=N' line within {READY_TIMEOUT:.0f}s\n"
                 f"stdout:\n{_tail(out_path)}\nstderr:\n{_tail(err_path)}"
             )
         if pid != proc.pid:
             self._stop(proc)
-            raise HarnessError(f"example {name}: ready line says pid={pid} but the process is {proc.pid}")
+            raise HarnessError(f"{what}: ready line says pid={pid} but the process is {proc.pid}")
         if not stacks.is_file():
             self._stop(proc)
-            raise HarnessError(f"example {name} printed ready but wrote no stacks file {stacks}")
+            raise HarnessError(f"{what} printed ready but wrote no stacks file {stacks}")
         text = stacks.read_text(errors="replace")
         dump = parse_traceback(text)
         if not dump:
             self._stop(proc)
             raise HarnessError(f"no goroutines parsed from {stacks}:\n{text[:2000]}")
-        r = RunningExample(name, self.version, exe, proc, pid, stacks, text, dump, started=started)
+        r = RunningExample(name, self.version, exe, proc, pid, stacks, text, dump, started=started, build=b)
         # Take the core now, before any test attaches to the live process.
-        self._gcore(r)
+        if core:
+            self._gcore(r, rundir / f"{tag}.core")
         return r
 
-    def _gcore(self, r: RunningExample) -> None:
+    def stop(self, r: RunningExample) -> None:
+        """Stop a process from launch() and delete its core."""
+        self._release(r)
+
+    def _gcore(self, r: RunningExample, prefix: Path) -> None:
         gcore = shutil.which("gcore")
         if gcore is None:
             r.core_error = "gcore not found (install gdb; scripts/test does)"
             return
-        prefix = self.workdir / f"{r.name}.core"
         core = Path(f"{prefix}.{r.pid}")
         core.unlink(missing_ok=True)
         self._cores.append(core)
@@ -639,26 +721,30 @@ class GoEnv:
         sys.stderr.write(f"[e2e] gcore {core.name}: {core.stat().st_size >> 20} MiB in {time.monotonic() - t0:.1f}s\n")
 
     # -- crashing examples ------------------------------------------------
-    def crash(self, name: str) -> CrashRun:
-        cached = self._crashes.get(name)
+    def crash(self, b) -> CrashRun:
+        b = self.as_build(b)
+        cached = self._crashes.get(b.id)
         if isinstance(cached, CrashRun):
             return cached
         if isinstance(cached, HarnessError):
             raise cached
+        self._activate(b)
         try:
-            c = self._crash(name)
+            c = self._crash(b)
         except HarnessError as e:
-            self._crashes[name] = e
+            self._crashes[b.id] = e
             raise
-        self._crashes[name] = c
+        self._crashes[b.id] = c
         return c
 
-    def _crash(self, name: str) -> CrashRun:
-        exe = self.build(name)
+    def _crash(self, b: Build) -> CrashRun:
+        name = b.id
+        exe = self.build(b)
         pattern = read_core_pattern()
         rundir = self.workdir / f"{name}-run"
         shutil.rmtree(rundir, ignore_errors=True)
         rundir.mkdir(parents=True)
+        what = f"example {b.describe()} (go {self.version})"
         if pattern.startswith("|"):
             return CrashRun(
                 name, self.version, exe, rundir, 0, 0, "", [], None,
@@ -666,6 +752,7 @@ class GoEnv:
                     f"kernel.core_pattern pipes cores to a program ({pattern!r}); crash-core tests need a plain "
                     f"file pattern, e.g. `echo core > /proc/sys/kernel/core_pattern` (as root, outside containers)"
                 ),
+                build=b,
             )
         env = {k: v for k, v in os.environ.items() if k not in ("GODEBUG", "GOMAXPROCS")}
         env["GOTRACEBACK"] = "crash"
@@ -687,7 +774,7 @@ class GoEnv:
         except subprocess.TimeoutExpired:
             self._stop(proc)
             raise HarnessError(
-                f"example {name} (go {self.version}) did not crash within {CRASH_TIMEOUT:.0f}s\n"
+                f"{what} did not crash within {CRASH_TIMEOUT:.0f}s\n"
                 f"stdout:\n{_tail(out_path)}\nstderr:\n{_tail(err_path)}"
             )
         _kill_group(proc.pid)
@@ -698,16 +785,16 @@ class GoEnv:
         error = None
         if rc != -signal.SIGABRT:
             error = (
-                f"example {name} (go {self.version}) with GOTRACEBACK=crash exited with {rc}, expected death by SIGABRT "
+                f"{what} with GOTRACEBACK=crash exited with {rc}, expected death by SIGABRT "
                 f"(-{int(signal.SIGABRT)})\nstderr:\n{stderr[-4000:]}"
             )
         elif core is None:
             limit = resource.getrlimit(resource.RLIMIT_CORE)
             error = (
-                f"example {name} (go {self.version}) died of SIGABRT but no core file was found in {rundir} "
+                f"{what} died of SIGABRT but no core file was found in {rundir} "
                 f"(core_pattern={pattern!r}, core_uses_pid={_core_uses_pid()}, harness RLIMIT_CORE={limit})"
             )
-        return CrashRun(name, self.version, exe, rundir, proc.pid, rc, stderr, parse_traceback(stderr), core, error=error)
+        return CrashRun(name, self.version, exe, rundir, proc.pid, rc, stderr, parse_traceback(stderr), core, error=error, build=b)
 
     # -- teardown -----------------------------------------------------------
     @staticmethod
@@ -769,23 +856,25 @@ def _harness(call):
 
 
 @pytest.fixture
-def running(goenv: GoEnv, example: str) -> RunningExample:
-    """The example, built with this Go release and running (started once per
-    session), with Go's stack dump and a gcore taken right after ready."""
+def running(goenv: GoEnv, example: Build) -> RunningExample:
+    """The example build, running (started once per release), with Go's
+    stack dump and a gcore taken right after ready."""
     r = _harness(lambda: goenv.running(example))
     return r
 
 
 @pytest.fixture
-def crashed(goenv: GoEnv, crash_example: str) -> CrashRun:
+def crashed(goenv: GoEnv, crash_example: Build) -> CrashRun:
     return _harness(lambda: goenv.crash(crash_example))
 
 
 @pytest.fixture
 def any_core(goenv: GoEnv) -> tuple[RunningExample, Path]:
-    """A gcore core of the first long-running example (for error-path tests)."""
+    """A gcore core of the default build of cms (else the first long-running
+    example), for error-path tests."""
     names = live_examples()
     if not names:
         pytest.fail(f"no long-running examples in {EXAMPLES_DIR}", pytrace=False)
-    r = _harness(lambda: goenv.running(names[0]))
+    name = "cms" if "cms" in names else names[0]
+    r = _harness(lambda: goenv.running(name))
     return r, r.require_core()
