@@ -190,7 +190,10 @@ pub fn unwind(
                 stop: Stop::Complete,
             };
         }
-        if func.flag & FUNC_FLAG_SPWRITE != 0 && !innermost {
+        // cgocallback writes SP but leaves the curg stack unwindable: the
+        // runtime clears its SPWRITE flag, and so do we.
+        let spwrite = func.flag & FUNC_FLAG_SPWRITE != 0 && func.func_id != rt.funcids.cgocallback;
+        if spwrite && !innermost {
             return Unwound {
                 frames,
                 stop: Stop::Complete,

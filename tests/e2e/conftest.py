@@ -493,6 +493,8 @@ class GoEnv:
         self._crashes: dict[str, object] = {}
         self._cores: list[Path] = []
         self._memo: dict[object, object] = {}
+        self._owned: dict[str, list[Path]] = {}  # build id -> scratch files/dirs
+        self._known: dict[str, Build] = {}
 
     # -- toolchain --------------------------------------------------------
     @property
@@ -525,22 +527,27 @@ class GoEnv:
             env["GOCACHE"] = str(WORK / "gocache")
         return env
 
-    @staticmethod
-    def as_build(b) -> Build:
-        if isinstance(b, Build):
-            return b
-        if b == MISSING:
-            raise HarnessError(f"no examples found in {EXAMPLES_DIR} (expected standalone Go modules such as examples/cms)")
-        from .variants import DEFAULT, imports_c
+    def as_build(self, b) -> Build:
+        if not isinstance(b, Build):
+            if b == MISSING:
+                raise HarnessError(f"no examples found in {EXAMPLES_DIR} (expected standalone Go modules such as examples/cms)")
+            from .variants import DEFAULT, imports_c
 
-        return Build(b, DEFAULT, imports_c(EXAMPLES_DIR / b))
+            b = Build(b, DEFAULT, imports_c(EXAMPLES_DIR / b))
+        self._known[b.id] = b
+        return b
 
-    def memo(self, key, fn):
+    def memo(self, key: tuple, fn):
         """fn() computed once per release (e.g. goroscope's output on a
-        default build's core, which every variant is compared with)."""
+        default build's core, which every variant is compared with). Keys
+        are (kind, build id, ...): released with that build."""
         if key not in self._memo:
             self._memo[key] = fn()
         return self._memo[key]
+
+    def own(self, b: Build, path: Path) -> None:
+        """Delete ``path`` (file or directory) when build ``b`` is released."""
+        self._owned.setdefault(self.as_build(b).id, []).append(path)
 
     # -- build ------------------------------------------------------------
     def build(self, b) -> Path:
@@ -586,9 +593,11 @@ class GoEnv:
         return exe
 
     # -- lifetime of variants ------------------------------------------------
-    def _activate(self, b: Build) -> None:
+    def activate(self, b: Build) -> None:
         """Starting a non-default build releases every other non-default
-        build (process killed, cores deleted); defaults stay."""
+        build (processes killed, cores and scratch files deleted, memos
+        dropped); defaults stay until the release is done."""
+        b = self.as_build(b)
         if b.is_default:
             return
         for cache in (self._running, self._crashes):
@@ -598,6 +607,27 @@ class GoEnv:
                 if key != b.id and ob is not None and not ob.is_default:
                     self._release(obj)
                     del cache[key]
+        for bid in [k for k in self._owned if k != b.id and not self._is_default_id(bid=k)]:
+            for path in self._owned.pop(bid):
+                self._delete(path)
+        for key in [k for k in self._memo if len(k) > 1 and k[1] != b.id and not self._is_default_id(bid=k[1])]:
+            obj = self._memo.pop(key)
+            for o in obj if isinstance(obj, tuple) else (obj,):
+                if isinstance(o, RunningExample):
+                    self._release(o)
+
+    def _is_default_id(self, *, bid: str) -> bool:
+        b = self._known.get(bid)
+        return b is None or b.is_default
+
+    @staticmethod
+    def _delete(path: Path) -> None:
+        if os.environ.get("GOROSCOPE_KEEP_CORES") == "1":
+            return
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
     def _release(self, obj) -> None:
         if isinstance(obj, RunningExample):
@@ -616,7 +646,7 @@ class GoEnv:
             return cached
         if isinstance(cached, HarnessError):
             raise cached
-        self._activate(b)
+        self.activate(b)
         try:
             r = self.launch(b, self.build(b), self.workdir, b.id)
         except HarnessError as e:
@@ -691,6 +721,11 @@ class GoEnv:
         """Stop a process from launch() and delete its core."""
         self._release(r)
 
+    def stop_process(self, r: RunningExample) -> None:
+        """Stop a process from launch(), keeping its core (deleted with the
+        build, or at the end of the release)."""
+        self._stop(r.proc)
+
     def _gcore(self, r: RunningExample, prefix: Path) -> None:
         gcore = shutil.which("gcore")
         if gcore is None:
@@ -728,7 +763,7 @@ class GoEnv:
             return cached
         if isinstance(cached, HarnessError):
             raise cached
-        self._activate(b)
+        self.activate(b)
         try:
             c = self._crash(b)
         except HarnessError as e:
@@ -809,6 +844,13 @@ class GoEnv:
         for r in self._running.values():
             if isinstance(r, RunningExample):
                 self._stop(r.proc)
+        for obj in self._memo.values():
+            for o in obj if isinstance(obj, tuple) else (obj,):
+                if isinstance(o, RunningExample):
+                    self._stop(o.proc)
+        for paths in self._owned.values():
+            for path in paths:
+                self._delete(path)
         if os.environ.get("GOROSCOPE_KEEP_CORES") != "1":
             for core in self._cores:
                 core.unlink(missing_ok=True)
@@ -853,6 +895,18 @@ def _harness(call):
         return call()
     except HarnessError as e:
         pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _current_build(request: pytest.FixtureRequest) -> None:
+    """Any test of a non-default build releases the previous variant's
+    processes and cores first (tests run build by build)."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is None:
+        return
+    b = callspec.params.get("example", callspec.params.get("crash_example"))
+    if isinstance(b, Build) and not b.is_default:
+        request.getfixturevalue("goenv").activate(b)
 
 
 @pytest.fixture
