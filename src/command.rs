@@ -16,6 +16,8 @@ pub enum Command {
     Info,
     /// One line per goroutine (or grouped).
     Goroutines { system: bool, group: bool },
+    /// Stack usage, deepest goroutines, recursion, stack-overflow diagnosis.
+    Stacks { system: bool, top: usize },
     /// Tracebacks: one goroutine or all.
     Bt {
         id: Option<u64>,
@@ -71,6 +73,21 @@ pub enum Output {
         goroutines: Vec<Goroutine>,
         runtime_frames: bool,
     },
+    Stacks(Box<StacksReport>),
+}
+
+/// What `stacks` reports.
+#[derive(Debug, Serialize)]
+pub struct StacksReport {
+    /// The stack size limit (`runtime.maxstacksize`, as set by
+    /// `debug.SetMaxStack`).
+    pub limit: u64,
+    /// Where the limit came from: "runtime.maxstacksize" or "default".
+    pub limit_source: String,
+    pub goroutines: Vec<crate::analysis::stacks::StackUse>,
+    /// Goroutine ids, deepest first.
+    pub deepest: Vec<u64>,
+    pub overflow: Option<crate::analysis::stacks::Overflow>,
 }
 
 /// Outcome of a command: its output plus non-fatal problems.
@@ -126,6 +143,7 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
                 warnings,
             })
         }
+        Command::Stacks { system, top } => stacks(s, *system, *top),
         Command::Bt {
             id,
             system,
@@ -148,6 +166,117 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
             })
         }
     }
+}
+
+fn stacks(s: &Session, system: bool, top: usize) -> Result<Outcome> {
+    use crate::analysis::stacks::{stack_uses, Overflow};
+    let (goroutines, warnings) = s.goroutines(system)?;
+    let sps: Vec<u64> = goroutines.iter().map(|g| g.sp).collect();
+    let uses = stack_uses(&goroutines, &sps);
+    // maxstacksize is 1<<20 until runtime.main raises it to 1e9 (64-bit).
+    let (limit, limit_source) = match s
+        .rt
+        .symbol("runtime.maxstacksize")
+        .and_then(|a| s.target.read_u64(a))
+    {
+        Ok(v) if v > 0 => (v, "runtime.maxstacksize"),
+        _ => (1_000_000_000, "default"),
+    };
+    let mut order: Vec<&crate::analysis::stacks::StackUse> = uses.iter().collect();
+    order.sort_by_key(|u| std::cmp::Reverse((u.depth, u.used)));
+    let deepest = order.iter().take(top).map(|u| u.id).collect();
+    // newstack throws "stack overflow" when doubling the stack would pass
+    // the limit: the crashing goroutine of such a core is the one.
+    let crashing = match s.target.crash_signal() {
+        0 | libc::SIGSTOP => None,
+        sig => s
+            .threads
+            .iter()
+            .find(|t| t.signal == sig)
+            .and_then(|t| s.ms.iter().find(|m| m.procid == t.tid as u64))
+            .map(|m| m.curg),
+    };
+    let overflow = goroutines
+        .iter()
+        .zip(&uses)
+        .find(|(g, u)| Some(g.addr) == crashing && u.allocated.saturating_mul(2) > limit)
+        .map(|(g, u)| {
+            let r = u.recursion.clone();
+            Overflow {
+                goroutine: g.id,
+                limit,
+                cycle: r.as_ref().map(|r| r.cycle.clone()).unwrap_or_default(),
+                repeats: r.as_ref().map(|r| r.repeats).unwrap_or(0),
+                entry: r.and_then(|r| r.entry),
+            }
+        });
+    Ok(Outcome {
+        output: Output::Stacks(Box::new(StacksReport {
+            limit,
+            limit_source: limit_source.into(),
+            goroutines: uses,
+            deepest,
+            overflow,
+        })),
+        warnings,
+    })
+}
+
+fn stacks_text(r: &StacksReport) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "stack limit {} bytes ({})
+",
+        r.limit, r.limit_source
+    ));
+    if let Some(o) = &r.overflow {
+        out.push_str(&format!(
+            "\nSTACK OVERFLOW: goroutine {} exceeded the {}-byte limit",
+            o.goroutine, o.limit
+        ));
+        if !o.cycle.is_empty() {
+            out.push_str(&format!(
+                " recursing through {} ({} times)",
+                o.cycle.join(" -> "),
+                o.repeats
+            ));
+        }
+        if let Some(e) = &o.entry {
+            out.push_str(&format!(
+                ", entered from {} at {}:{}",
+                e.function, e.file, e.line
+            ));
+        }
+        out.push_str("\n");
+    }
+    out.push_str("\ndeepest goroutines:\n");
+    out.push_str(&format!(
+        "{:>9} {:>7} {:>12} {:>12}  recursion\n",
+        "goroutine", "frames", "used", "allocated"
+    ));
+    for id in &r.deepest {
+        let Some(u) = r.goroutines.iter().find(|u| u.id == *id) else {
+            continue;
+        };
+        let rec = u
+            .recursion
+            .as_ref()
+            .map(|x| format!("{} x{}", x.cycle.join(" -> "), x.repeats))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{:>9} {:>7} {:>12} {:>12}  {rec}\n",
+            u.id, u.depth, u.used, u.allocated
+        ));
+    }
+    let total_alloc: u64 = r.goroutines.iter().map(|u| u.allocated).sum();
+    let total_used: u64 = r.goroutines.iter().map(|u| u.used).sum();
+    out.push_str(&format!(
+        "\n{} goroutines: {} bytes of stack in use, {} allocated\n",
+        r.goroutines.len(),
+        total_used,
+        total_alloc
+    ));
+    out
 }
 
 fn info(s: &Session) -> Result<Outcome> {
@@ -295,6 +424,7 @@ impl Output {
     pub fn write_text(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
         match self {
             Output::Info(i) => w.write_all(info_text(i).as_bytes()),
+            Output::Stacks(r) => w.write_all(stacks_text(r).as_bytes()),
             Output::Goroutines { text, .. } => w.write_all(text.as_bytes()),
             Output::Bt {
                 goroutines,
@@ -317,6 +447,7 @@ impl Output {
     pub fn write_json(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
         match self {
             Output::Info(i) => serde_json::to_writer(&mut *w, i)?,
+            Output::Stacks(r) => serde_json::to_writer(&mut *w, r)?,
             Output::Goroutines {
                 go_version,
                 goroutines,

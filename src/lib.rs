@@ -13,6 +13,7 @@
 //! - [`command`]: the one command table, rendered as text or JSON.
 //! - `main.rs`/`cli`: the command-line frontend (clap) — the only place it is used.
 
+pub mod analysis;
 pub mod binary;
 pub mod command;
 pub mod error;

@@ -80,6 +80,18 @@ enum Sub {
         #[arg(long)]
         group: bool,
     },
+    /// Stack usage per goroutine, the deepest ones, recursion cycles, and
+    /// the diagnosis of a stack-overflow crash.
+    Stacks {
+        #[command(flatten)]
+        t: TargetArgs,
+        /// Include system goroutines.
+        #[arg(long)]
+        all: bool,
+        /// How many of the deepest goroutines to list.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
     /// Tracebacks in Go's format.
     Bt {
         #[command(flatten)]
@@ -119,6 +131,7 @@ fn main() -> ExitCode {
         Sub::VerifyLayouts { exe } => return verify_layouts(&exe),
         Sub::Info { t } => (t, Command::Info),
         Sub::Goroutines { t, all, group } => (t, Command::Goroutines { system: all, group }),
+        Sub::Stacks { t, all, top } => (t, Command::Stacks { system: all, top }),
         Sub::Bt {
             t,
             id,

@@ -89,6 +89,8 @@ pub struct Goroutine {
     pub addr: u64,
     /// Where the stack came from: "sched", "syscall", "registers", "signal context", "vdso".
     pub stack_source: String,
+    /// Stack pointer of the innermost frame (where unwinding started).
+    pub sp: u64,
     /// Set when the unwind did not reach the goroutine's top frame.
     pub unwind_error: Option<String>,
     /// The value the goroutine is panicking with, if it is.
@@ -459,6 +461,7 @@ impl Session {
             stack_hi: g.stack_hi,
             addr: g.addr,
             stack_source: source.to_string(),
+            sp: unwound.frames.first().map(|f| f.sp).unwrap_or(start.sp),
             unwind_error,
             panic: self
                 .rt

@@ -1,0 +1,3 @@
+module goroscope.example/overflow
+
+go 1.21

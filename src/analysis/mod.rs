@@ -1,0 +1,4 @@
+//! Analyses over the decoded goroutines: stack usage and recursion (more
+//! — blocking chains, deadlocks, leaks — build on the same model).
+
+pub mod stacks;
