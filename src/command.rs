@@ -247,7 +247,7 @@ fn stacks_text(r: &StacksReport) -> String {
                 e.function, e.file, e.line
             ));
         }
-        out.push_str("\n");
+        out.push('\n');
     }
     out.push_str("\ndeepest goroutines:\n");
     out.push_str(&format!(
