@@ -16,6 +16,8 @@ pub enum Command {
     Info,
     /// One line per goroutine (or grouped).
     Goroutines { system: bool, group: bool },
+    /// What every blocked goroutine waits on, grouped by object.
+    Blocking { system: bool },
     /// Stack usage, deepest goroutines, recursion, stack-overflow diagnosis.
     Stacks { system: bool, top: usize },
     /// Tracebacks: one goroutine or all.
@@ -74,6 +76,35 @@ pub enum Output {
         runtime_frames: bool,
     },
     Stacks(Box<StacksReport>),
+    Blocking(Box<BlockingReport>),
+}
+
+/// What `blocking` reports.
+#[derive(Debug, Serialize)]
+pub struct BlockingReport {
+    /// Objects with the goroutines waiting on them, most waiters first.
+    pub objects: Vec<BlockedObject>,
+    /// Every goroutine listed, with what it waits on (null if not blocked).
+    pub goroutines: Vec<BlockedGoroutine>,
+}
+
+/// One object goroutines wait on.
+#[derive(Debug, Serialize)]
+pub struct BlockedObject {
+    pub kind: String,
+    pub name: String,
+    pub addr: u64,
+    pub waiters: Vec<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chan: Option<crate::analysis::waits::ChanState>,
+}
+
+/// One goroutine in `blocking`.
+#[derive(Debug, Serialize)]
+pub struct BlockedGoroutine {
+    pub id: u64,
+    pub state: String,
+    pub waiting_on: Option<crate::analysis::waits::WaitingOn>,
 }
 
 /// What `stacks` reports.
@@ -144,6 +175,7 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
             })
         }
         Command::Stacks { system, top } => stacks(s, *system, *top),
+        Command::Blocking { system } => blocking(s, *system),
         Command::Bt {
             id,
             system,
@@ -220,6 +252,94 @@ fn stacks(s: &Session, system: bool, top: usize) -> Result<Outcome> {
         })),
         warnings,
     })
+}
+
+fn blocking(s: &Session, system: bool) -> Result<Outcome> {
+    let (goroutines, warnings) = s.goroutines(system)?;
+    let raw: std::collections::HashMap<u64, &crate::goruntime::goroutine::G> =
+        s.all_gs().iter().flatten().map(|g| (g.addr, g)).collect();
+    let by_addr: std::collections::HashMap<u64, u64> =
+        raw.values().map(|g| (g.addr, g.goid)).collect();
+    let mut listed = Vec::new();
+    let mut objects: Vec<BlockedObject> = Vec::new();
+    for gr in &goroutines {
+        let w = raw
+            .get(&gr.addr)
+            .and_then(|g| s.waiting_on(g, gr, &by_addr));
+        if let Some(w) = &w {
+            let key_addr = if w.addr != 0 { w.addr } else { u64::MAX };
+            match objects
+                .iter_mut()
+                .find(|o| o.kind == w.kind && o.addr == key_addr && o.name == w.name)
+            {
+                Some(o) => o.waiters.push(gr.id),
+                None => objects.push(BlockedObject {
+                    kind: w.kind.clone(),
+                    name: w.name.clone(),
+                    addr: key_addr,
+                    waiters: vec![gr.id],
+                    chan: w.chan.clone(),
+                }),
+            }
+        }
+        listed.push(BlockedGoroutine {
+            id: gr.id,
+            state: gr.wait_reason.clone().unwrap_or_else(|| gr.status.clone()),
+            waiting_on: w,
+        });
+    }
+    for o in objects.iter_mut().filter(|o| o.addr == u64::MAX) {
+        o.addr = 0;
+    }
+    objects.sort_by_key(|o| std::cmp::Reverse(o.waiters.len()));
+    Ok(Outcome {
+        output: Output::Blocking(Box::new(BlockingReport {
+            objects,
+            goroutines: listed,
+        })),
+        warnings,
+    })
+}
+
+fn blocking_text(r: &BlockingReport) -> String {
+    let mut out = String::new();
+    for o in &r.objects {
+        let ids: Vec<String> = o.waiters.iter().map(|i| i.to_string()).collect();
+        let hex = format!("{:#x}", o.addr);
+        let addr = if o.addr != 0 && !o.name.contains(&hex) {
+            format!(" {hex}")
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "[{}] {}{addr}: {} waiting: {}",
+            o.kind,
+            o.name,
+            o.waiters.len(),
+            ids.join(" ")
+        ));
+        if let Some(c) = &o.chan {
+            out.push_str(&format!(
+                "  (len {}/{}{}, receivers {:?}, senders {:?})",
+                c.len,
+                c.cap,
+                if c.closed { ", closed" } else { "" },
+                c.recv_waiters,
+                c.send_waiters
+            ));
+        }
+        out.push('\n');
+    }
+    let running: Vec<String> = r
+        .goroutines
+        .iter()
+        .filter(|g| g.waiting_on.is_none())
+        .map(|g| format!("{} [{}]", g.id, g.state))
+        .collect();
+    if !running.is_empty() {
+        out.push_str(&format!("not blocked: {}\n", running.join(", ")));
+    }
+    out
 }
 
 fn stacks_text(r: &StacksReport) -> String {
@@ -425,6 +545,7 @@ impl Output {
         match self {
             Output::Info(i) => w.write_all(info_text(i).as_bytes()),
             Output::Stacks(r) => w.write_all(stacks_text(r).as_bytes()),
+            Output::Blocking(r) => w.write_all(blocking_text(r).as_bytes()),
             Output::Goroutines { text, .. } => w.write_all(text.as_bytes()),
             Output::Bt {
                 goroutines,
@@ -448,6 +569,7 @@ impl Output {
         match self {
             Output::Info(i) => serde_json::to_writer(&mut *w, i)?,
             Output::Stacks(r) => serde_json::to_writer(&mut *w, r)?,
+            Output::Blocking(r) => serde_json::to_writer(&mut *w, r)?,
             Output::Goroutines {
                 go_version,
                 goroutines,

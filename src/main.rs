@@ -80,6 +80,15 @@ enum Sub {
         #[arg(long)]
         group: bool,
     },
+    /// What every blocked goroutine waits on (channels, mutexes, wait
+    /// groups, conds, fds), grouped by object.
+    Blocking {
+        #[command(flatten)]
+        t: TargetArgs,
+        /// Include system goroutines.
+        #[arg(long)]
+        all: bool,
+    },
     /// Stack usage per goroutine, the deepest ones, recursion cycles, and
     /// the diagnosis of a stack-overflow crash.
     Stacks {
@@ -132,6 +141,7 @@ fn main() -> ExitCode {
         Sub::Info { t } => (t, Command::Info),
         Sub::Goroutines { t, all, group } => (t, Command::Goroutines { system: all, group }),
         Sub::Stacks { t, all, top } => (t, Command::Stacks { system: all, top }),
+        Sub::Blocking { t, all } => (t, Command::Blocking { system: all }),
         Sub::Bt {
             t,
             id,

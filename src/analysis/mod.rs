@@ -2,3 +2,4 @@
 //! — blocking chains, deadlocks, leaks — build on the same model).
 
 pub mod stacks;
+pub mod waits;

@@ -51,6 +51,8 @@ struct RawType {
 #[derive(Debug, Default)]
 pub struct DwarfTypes {
     structs: HashMap<String, StructType>,
+    /// Package-level variable name → its type's Go name.
+    var_types: HashMap<String, String>,
 }
 
 impl DwarfTypes {
@@ -86,6 +88,7 @@ impl DwarfTypes {
         let dwarf = gimli::Dwarf::load(load).map_err(dwarf_err)?;
         let mut raw: HashMap<usize, RawType> = HashMap::new();
         let mut globals: Vec<(String, usize)> = Vec::new();
+        let mut var_refs: Vec<(String, usize)> = Vec::new();
         let mut units = dwarf.units();
         while let Some(header) = units.next().map_err(dwarf_err)? {
             let unit = dwarf.unit(header).map_err(dwarf_err)?;
@@ -114,10 +117,15 @@ impl DwarfTypes {
                     .and_then(|v| ref_offset(&unit, v));
                 match tag {
                     gimli::DW_TAG_variable => {
-                        // Globals whose (often anonymous) struct type we need.
                         if let (Some(n), Some(ty)) = (name.as_deref(), type_ref) {
+                            // Globals whose (often anonymous) struct type we need.
                             if GLOBALS_WITH_STRUCT_TYPES.contains(&n) {
                                 globals.push((n.to_string(), ty));
+                            }
+                            // Package-level variables (children of the unit),
+                            // for naming objects by the global that holds them.
+                            if depth == 1 {
+                                var_refs.push((n.to_string(), ty));
                             }
                         }
                     }
@@ -196,7 +204,11 @@ impl DwarfTypes {
                 },
             );
         }
-        Ok(Some(DwarfTypes { structs }))
+        let var_types = var_refs
+            .into_iter()
+            .map(|(n, ty)| (n, describe(&raw, Some(ty)).0))
+            .collect();
+        Ok(Some(DwarfTypes { structs, var_types }))
     }
 
     /// A struct by its Go name ("runtime.g").
@@ -208,7 +220,13 @@ impl DwarfTypes {
     pub fn from_structs(structs: impl IntoIterator<Item = StructType>) -> Self {
         DwarfTypes {
             structs: structs.into_iter().map(|s| (s.name.clone(), s)).collect(),
+            var_types: HashMap::new(),
         }
+    }
+
+    /// The Go type name of a package-level variable.
+    pub fn var_type(&self, name: &str) -> Option<&str> {
+        self.var_types.get(name).map(|s| s.as_str())
     }
 
     /// Number of struct types kept.

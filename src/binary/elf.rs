@@ -189,6 +189,22 @@ impl Executable {
         self.symbols.get(name).copied()
     }
 
+    /// Symbols with a size that lie in writable segments (package-level
+    /// variables): name, file address, size.
+    pub fn data_symbols(&self) -> Vec<(String, u64, u64)> {
+        let writable: Vec<&Segment> = self.segments.iter().filter(|s| s.flags & 2 != 0).collect();
+        self.symbols
+            .iter()
+            .filter(|(_, s)| {
+                s.size > 0
+                    && writable
+                        .iter()
+                        .any(|w| s.addr >= w.vaddr && s.addr < w.vaddr + w.memsz)
+            })
+            .map(|(n, s)| (n.clone(), s.addr, s.size))
+            .collect()
+    }
+
     /// Whether the static symbol table was kept (not built with -s).
     pub fn has_symbols(&self) -> bool {
         !self.symbols.is_empty()

@@ -21,6 +21,14 @@ pub trait LayoutSource: Send + Sync {
     fn member(&self, ty: &str, name: &str) -> Option<(u64, u64, String)>;
     /// Short description for `info` ("DWARF").
     fn describe(&self) -> &'static str;
+    /// The Go type name of a package-level variable (DWARF only).
+    fn var_type(&self, _name: &str) -> Option<String> {
+        None
+    }
+    /// Member names of a struct, in order.
+    fn member_names(&self, _ty: &str) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 impl LayoutSource for DwarfTypes {
@@ -33,6 +41,14 @@ impl LayoutSource for DwarfTypes {
     }
     fn describe(&self) -> &'static str {
         "DWARF"
+    }
+    fn var_type(&self, name: &str) -> Option<String> {
+        DwarfTypes::var_type(self, name).map(|s| s.to_string())
+    }
+    fn member_names(&self, ty: &str) -> Vec<String> {
+        self.get(ty)
+            .map(|s| s.members.iter().map(|m| m.name.clone()).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -83,6 +99,30 @@ impl Layouts {
             cur_ty = next;
         }
         Some(FieldLoc { offset, size })
+    }
+
+    /// The Go type name of a package-level variable, when known.
+    pub fn var_type(&self, name: &str) -> Option<String> {
+        self.source.var_type(name)
+    }
+
+    /// The member of `ty` covering byte `offset`: its name, its own offset
+    /// and its type (for naming an address inside a struct).
+    pub fn member_at(
+        &self,
+        ty: &str,
+        offset: u64,
+        names: &[String],
+    ) -> Option<(String, u64, String)> {
+        names.iter().find_map(|n| {
+            let (off, size, t) = self.source.member(ty, n)?;
+            (offset >= off && offset < off + size.max(1)).then(|| (n.clone(), off, t))
+        })
+    }
+
+    /// Member names of a struct in declaration order (DWARF/table sources).
+    pub fn member_names(&self, ty: &str) -> Vec<String> {
+        self.source.member_names(ty)
     }
 
     /// Whether a field exists (probe instead of comparing versions).

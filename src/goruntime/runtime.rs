@@ -133,6 +133,8 @@ pub struct GoRuntime {
     pub traceback_labels: bool,
     /// Globals found without a symbol table.
     globals: HashMap<&'static str, u64>,
+    /// Data/bss symbols sorted by address (built on first use).
+    data_symbols: OnceLock<Vec<(u64, u64, String)>>,
     /// Function entry points by name (built on first use).
     func_entries: OnceLock<HashMap<String, u64>>,
 }
@@ -146,11 +148,10 @@ impl std::fmt::Debug for GoRuntime {
 }
 
 /// Struct types worth keeping from DWARF.
-fn keep_type(name: &str) -> bool {
-    name.starts_with("runtime.")
-        || name.starts_with("sync.")
-        || name.starts_with("internal/")
-        || name.starts_with("time.")
+/// All named structs are kept: runtime ones for layouts, the program's
+/// own for naming objects by field path (`main.accounts.mu`).
+fn keep_type(_name: &str) -> bool {
+    true
 }
 
 impl GoRuntime {
@@ -303,6 +304,7 @@ impl GoRuntime {
             traceback_labels,
             globals,
             func_entries: OnceLock::new(),
+            data_symbols: OnceLock::new(),
         })
     }
 
@@ -321,6 +323,23 @@ impl GoRuntime {
             });
             funcs.get(name).copied().ok_or(e)
         })
+    }
+
+    /// The package-level variable containing `addr`: its name and start.
+    pub fn global_at(&self, addr: u64) -> Option<(String, u64)> {
+        let table = self.data_symbols.get_or_init(|| {
+            let mut v: Vec<(u64, u64, String)> = self
+                .exe
+                .data_symbols()
+                .into_iter()
+                .map(|(name, a, size)| (a + self.bias, size, name))
+                .collect();
+            v.sort();
+            v
+        });
+        let i = table.partition_point(|(a, _, _)| *a <= addr);
+        let (a, size, name) = table.get(i.checked_sub(1)?)?;
+        (addr < a + (*size).max(1)).then(|| (name.clone(), *a))
     }
 
     /// Whether the symbol table was stripped (`-s`).

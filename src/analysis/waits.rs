@@ -1,0 +1,392 @@
+//! What each blocked goroutine waits on: the channel(s) behind its sudogs,
+//! the semaphore (and so the sync.Mutex, RWMutex or WaitGroup) it sleeps
+//! on, the sync.Cond notify list, the network fd, with the object named as
+//! a Go expression where a global holds it.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::goruntime::goroutine::{status, G};
+use crate::report::Goroutine;
+use crate::session::Session;
+
+/// Bound on sudog lists and stack words examined.
+const MAX_SUDOGS: usize = 4096;
+const MAX_STACK_SCAN: u64 = 256 * 1024;
+
+/// The object a goroutine waits on.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct WaitingOn {
+    /// "chan receive", "chan send", "select", "nil chan", "select (no cases)",
+    /// "mutex", "rwmutex read", "rwmutex write", "waitgroup", "semaphore",
+    /// "cond", "sleep", "io", "syscall", "runtime".
+    pub kind: String,
+    /// A Go expression for the object (`main.accounts.mu`), or its type and
+    /// address (`*sync.Mutex 0xc000012345`).
+    pub name: String,
+    /// Address of the object (0 when there is none).
+    pub addr: u64,
+    /// For `select`: every channel of the select.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<ChanCase>,
+    /// Channel details (send/receive waits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chan: Option<ChanState>,
+    /// Network I/O: the file descriptor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fd: Option<i64>,
+}
+
+/// One case of a select.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ChanCase {
+    pub dir: String,
+    pub name: String,
+    pub addr: u64,
+}
+
+/// A channel's state.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ChanState {
+    pub len: u64,
+    pub cap: u64,
+    pub closed: bool,
+    /// Goroutines queued to receive / send.
+    pub recv_waiters: Vec<u64>,
+    pub send_waiters: Vec<u64>,
+}
+
+impl Session {
+    fn u64_at(&self, a: u64) -> Option<u64> {
+        self.target.read_u64(a).ok()
+    }
+
+    fn field(&self, ty: &str, path: &str) -> Option<u64> {
+        self.rt.layouts.try_field(ty, path).map(|f| f.offset)
+    }
+
+    /// sudog.elem / sudog.c, through the go1.26 maybeTraceable wrappers.
+    fn sudog_ptr(&self, sudog: u64, field: &str) -> Option<u64> {
+        let off = self
+            .field("runtime.sudog", &format!("{field}.vu"))
+            .or_else(|| self.field("runtime.sudog", &format!("{field}.maybeTraceablePtr.vu")))
+            .or_else(|| self.field("runtime.sudog", field))?;
+        self.u64_at(sudog + off)
+    }
+
+    /// The goroutine ids queued on a waitq (sudogs linked through next).
+    fn waitq_goids(&self, q: u64, by_addr: &HashMap<u64, u64>) -> (Vec<u64>, Vec<u64>) {
+        let (mut ids, mut sudogs) = (Vec::new(), Vec::new());
+        let next = self.field("runtime.sudog", "next").unwrap_or(8);
+        let mut cur = self.u64_at(q).unwrap_or(0);
+        while cur != 0 && sudogs.len() < MAX_SUDOGS && !sudogs.contains(&cur) {
+            sudogs.push(cur);
+            if let Some(g) = self.u64_at(cur) {
+                if let Some(id) = by_addr.get(&g) {
+                    ids.push(*id);
+                }
+            }
+            cur = self.u64_at(cur + next).unwrap_or(0);
+        }
+        (ids, sudogs)
+    }
+
+    fn chan_state(&self, c: u64, by_addr: &HashMap<u64, u64>) -> (ChanState, Vec<u64>, Vec<u64>) {
+        let f = |p: &str| {
+            self.field("runtime.hchan", p)
+                .and_then(|o| self.u64_at(c + o))
+                .unwrap_or(0)
+        };
+        let closed = self
+            .field("runtime.hchan", "closed")
+            .and_then(|o| self.target.read_u32(c + o).ok())
+            .unwrap_or(0);
+        let (recv_ids, recv_sudogs) = self
+            .field("runtime.hchan", "recvq")
+            .map(|o| self.waitq_goids(c + o, by_addr))
+            .unwrap_or_default();
+        let (send_ids, send_sudogs) = self
+            .field("runtime.hchan", "sendq")
+            .map(|o| self.waitq_goids(c + o, by_addr))
+            .unwrap_or_default();
+        (
+            ChanState {
+                len: f("qcount"),
+                cap: f("dataqsiz"),
+                closed: closed != 0,
+                recv_waiters: recv_ids,
+                send_waiters: send_ids,
+            },
+            recv_sudogs,
+            send_sudogs,
+        )
+    }
+
+    /// Words of the used part of a goroutine's stack.
+    fn stack_words(&self, g: &G, sp: u64) -> Vec<u64> {
+        let start = if sp >= g.stack_lo && sp < g.stack_hi {
+            sp
+        } else {
+            g.stack_lo
+        };
+        let len = (g.stack_hi.saturating_sub(start)).min(MAX_STACK_SCAN) as usize;
+        let mut buf = vec![0u8; len];
+        let n = self.target.read_partial(start, &mut buf).unwrap_or(0);
+        buf[..n]
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect()
+    }
+
+    /// A sudog of `g` found among its stack words (semacquire and
+    /// notifyListWait keep theirs in a local before go1.26 links it from
+    /// g.waiting).
+    fn sudog_on_stack(&self, g: &G, words: &[u64]) -> Option<u64> {
+        if g.waiting != 0 {
+            return Some(g.waiting);
+        }
+        words
+            .iter()
+            .copied()
+            .find(|&w| w != 0 && w % 8 == 0 && self.u64_at(w) == Some(g.addr))
+    }
+
+    /// Decodes what `gr` (decoded from `g`) waits on.
+    pub fn waiting_on(
+        &self,
+        g: &G,
+        gr: &Goroutine,
+        by_addr: &HashMap<u64, u64>,
+    ) -> Option<WaitingOn> {
+        let st = g.status();
+        if st == status::SYSCALL {
+            return Some(self.simple("syscall", ""));
+        }
+        if st != status::WAITING && st != status::LEAKED {
+            return None;
+        }
+        let reason = gr.wait_reason.clone().unwrap_or_default();
+        let base = reason.trim_end_matches(" (durable)");
+        let frames: Vec<&str> = gr.frames.iter().map(|f| &*f.function).collect();
+        let has = |f: &str| frames.iter().any(|n| n.contains(f));
+        match base {
+            "chan receive (nil chan)" | "chan send (nil chan)" => {
+                Some(self.simple("nil chan", "nil"))
+            }
+            "select (no cases)" => Some(self.simple("select (no cases)", "")),
+            "chan receive" | "chan send" | "select" => self.chan_wait(g, base, by_addr),
+            "sync.Mutex.Lock"
+            | "sync.RWMutex.RLock"
+            | "sync.RWMutex.Lock"
+            | "sync.WaitGroup.Wait"
+            | "semacquire" => {
+                let words = self.stack_words(g, gr.sp);
+                let sudog = self.sudog_on_stack(g, &words)?;
+                let sema = self.sudog_ptr(sudog, "elem")?;
+                let (kind, obj, ty) = match base {
+                    "sync.Mutex.Lock" => ("mutex", sema.wrapping_sub(4), "sync.Mutex"),
+                    "sync.RWMutex.RLock" => ("rwmutex read", sema.wrapping_sub(12), "sync.RWMutex"),
+                    // Lock sleeps on w.sema (+4) until no writer holds w,
+                    // then on writerSem (+8) until the readers leave.
+                    "sync.RWMutex.Lock" if has("SemacquireRWMutex") && !has("lockSlow") => {
+                        ("rwmutex write", sema.wrapping_sub(8), "sync.RWMutex")
+                    }
+                    "sync.RWMutex.Lock" => ("rwmutex write", sema.wrapping_sub(4), "sync.RWMutex"),
+                    _ if has("sync.(*WaitGroup).Wait") => {
+                        ("waitgroup", sema.wrapping_sub(8), "sync.WaitGroup")
+                    }
+                    _ => ("semaphore", sema, "uint32"),
+                };
+                Some(WaitingOn {
+                    kind: kind.into(),
+                    name: self.name_object(obj, ty),
+                    addr: obj,
+                    ..Default::default()
+                })
+            }
+            "sync.Cond.Wait" => {
+                let words = self.stack_words(g, gr.sp);
+                let sudog = self.sudog_on_stack(g, &words);
+                // go1.26+: elem is &cond.notify; before, find the notifyList
+                // whose queue holds our sudog among the stack's pointers.
+                let notify = sudog
+                    .and_then(|s| self.sudog_ptr(s, "elem"))
+                    .filter(|&a| a != 0 && self.notify_list_has(a, g.addr))
+                    .or_else(|| {
+                        words.iter().copied().find_map(|w| {
+                            [w, w.wrapping_add(16)]
+                                .into_iter()
+                                .find(|&l| l % 8 == 0 && self.notify_list_has(l, g.addr))
+                        })
+                    })?;
+                let cond = notify.wrapping_sub(16);
+                Some(WaitingOn {
+                    kind: "cond".into(),
+                    name: self.name_object(cond, "sync.Cond"),
+                    addr: cond,
+                    ..Default::default()
+                })
+            }
+            "sleep" => Some(self.simple("sleep", "")),
+            "IO wait" => {
+                let words = self.stack_words(g, gr.sp);
+                let (fd, pd) = self.poll_desc(g, &words).unwrap_or((-1, 0));
+                Some(WaitingOn {
+                    kind: "io".into(),
+                    name: if fd >= 0 {
+                        format!("fd {fd}")
+                    } else {
+                        "network poller".into()
+                    },
+                    addr: pd,
+                    fd: (fd >= 0).then_some(fd),
+                    ..Default::default()
+                })
+            }
+            _ => Some(self.simple("runtime", &reason)),
+        }
+    }
+
+    fn simple(&self, kind: &str, name: &str) -> WaitingOn {
+        WaitingOn {
+            kind: kind.into(),
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    fn notify_list_has(&self, l: u64, g: u64) -> bool {
+        let (Some(head_off), Some(next_off)) = (
+            self.field("runtime.notifyList", "head"),
+            self.field("runtime.sudog", "next"),
+        ) else {
+            return false;
+        };
+        let mut cur = self.u64_at(l + head_off).unwrap_or(0);
+        for _ in 0..MAX_SUDOGS {
+            if cur == 0 || cur % 8 != 0 {
+                return false;
+            }
+            if self.u64_at(cur) == Some(g) {
+                return true;
+            }
+            cur = self.u64_at(cur + next_off).unwrap_or(0);
+        }
+        false
+    }
+
+    /// The pollDesc a goroutine parks on: its rg or wg holds the g.
+    fn poll_desc(&self, g: &G, words: &[u64]) -> Option<(i64, u64)> {
+        let rg = self.field("runtime.pollDesc", "rg")?;
+        let wg = self.field("runtime.pollDesc", "wg")?;
+        let fd = self.field("runtime.pollDesc", "fd")?;
+        words.iter().copied().find_map(|w| {
+            if w == 0 || w % 8 != 0 {
+                return None;
+            }
+            let hit = self.u64_at(w + rg) == Some(g.addr) || self.u64_at(w + wg) == Some(g.addr);
+            hit.then(|| (self.u64_at(w + fd).unwrap_or(u64::MAX) as i64, w))
+        })
+    }
+
+    fn chan_wait(&self, g: &G, reason: &str, by_addr: &HashMap<u64, u64>) -> Option<WaitingOn> {
+        let waitlink = self.field("runtime.sudog", "waitlink")?;
+        let mut cases = Vec::new();
+        let mut first: Option<(u64, ChanState, String)> = None;
+        let mut cur = g.waiting;
+        let mut seen = Vec::new();
+        while cur != 0 && seen.len() < MAX_SUDOGS && !seen.contains(&cur) {
+            seen.push(cur);
+            if let Some(c) = self.sudog_ptr(cur, "c").filter(|&c| c != 0) {
+                let (state, recv_sudogs, _) = self.chan_state(c, by_addr);
+                let dir = if recv_sudogs.contains(&cur) {
+                    "receive"
+                } else if reason == "chan receive" {
+                    "receive"
+                } else {
+                    "send"
+                };
+                let name = self.name_object(c, "chan");
+                cases.push(ChanCase {
+                    dir: dir.into(),
+                    name: name.clone(),
+                    addr: c,
+                });
+                if first.is_none() {
+                    first = Some((c, state, name));
+                }
+            }
+            cur = self.u64_at(cur + waitlink).unwrap_or(0);
+        }
+        let (addr, state, name) = first?;
+        let kind = if reason == "select" { "select" } else { reason };
+        let name = if reason == "select" {
+            cases
+                .iter()
+                .map(|c| format!("{} {}", c.dir, c.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            name
+        };
+        Some(WaitingOn {
+            kind: kind.into(),
+            name,
+            addr,
+            channels: if reason == "select" {
+                cases
+            } else {
+                Vec::new()
+            },
+            chan: Some(state),
+            fd: None,
+        })
+    }
+
+    /// A Go expression for the object at `addr`: the global that holds it,
+    /// with the field path when DWARF describes the global's type, else
+    /// `symbol+0xOFF`; otherwise its type and address.
+    pub fn name_object(&self, addr: u64, ty: &str) -> String {
+        if let Some((sym, base)) = self.rt.global_at(addr) {
+            let mut name = sym.clone();
+            let mut off = addr - base;
+            let mut cur_ty = self.rt.layouts.var_type(&sym);
+            // Bounded descent through nested struct fields.
+            for _ in 0..16 {
+                let Some(t) = cur_ty.clone() else { break };
+                let names = self.rt.layouts.member_names(&t);
+                if names.is_empty() {
+                    break;
+                }
+                match self.rt.layouts.member_at(&t, off, &names) {
+                    Some((m, moff, mty)) => {
+                        name.push('.');
+                        name.push_str(&m);
+                        off -= moff;
+                        cur_ty = Some(mty);
+                    }
+                    None => break,
+                }
+            }
+            if off != 0 {
+                name.push_str(&format!("+{off:#x}"));
+            }
+            return name;
+        }
+        format!("{ty} {addr:#x}")
+    }
+}
+
+impl Default for WaitingOn {
+    fn default() -> Self {
+        WaitingOn {
+            kind: String::new(),
+            name: String::new(),
+            addr: 0,
+            channels: Vec::new(),
+            chan: None,
+            fd: None,
+        }
+    }
+}
