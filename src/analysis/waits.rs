@@ -16,7 +16,7 @@ const MAX_SUDOGS: usize = 4096;
 const MAX_STACK_SCAN: u64 = 256 * 1024;
 
 /// The object a goroutine waits on.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct WaitingOn {
     /// "chan receive", "chan send", "select", "nil chan", "select (no cases)",
     /// "mutex", "rwmutex read", "rwmutex write", "waitgroup", "semaphore",
@@ -149,7 +149,7 @@ impl Session {
         words
             .iter()
             .copied()
-            .find(|&w| w != 0 && w % 8 == 0 && self.u64_at(w) == Some(g.addr))
+            .find(|&w| w != 0 && w.is_multiple_of(8) && self.u64_at(w) == Some(g.addr))
     }
 
     /// Decodes what `gr` (decoded from `g`) waits on.
@@ -217,7 +217,7 @@ impl Session {
                         words.iter().copied().find_map(|w| {
                             [w, w.wrapping_add(16)]
                                 .into_iter()
-                                .find(|&l| l % 8 == 0 && self.notify_list_has(l, g.addr))
+                                .find(|&l| l.is_multiple_of(8) && self.notify_list_has(l, g.addr))
                         })
                     })?;
                 let cond = notify.wrapping_sub(16);
@@ -265,7 +265,7 @@ impl Session {
         };
         let mut cur = self.u64_at(l + head_off).unwrap_or(0);
         for _ in 0..MAX_SUDOGS {
-            if cur == 0 || cur % 8 != 0 {
+            if cur == 0 || !cur.is_multiple_of(8) {
                 return false;
             }
             if self.u64_at(cur) == Some(g) {
@@ -282,7 +282,7 @@ impl Session {
         let wg = self.field("runtime.pollDesc", "wg")?;
         let fd = self.field("runtime.pollDesc", "fd")?;
         words.iter().copied().find_map(|w| {
-            if w == 0 || w % 8 != 0 {
+            if w == 0 || !w.is_multiple_of(8) {
                 return None;
             }
             let hit = self.u64_at(w + rg) == Some(g.addr) || self.u64_at(w + wg) == Some(g.addr);
@@ -300,9 +300,7 @@ impl Session {
             seen.push(cur);
             if let Some(c) = self.sudog_ptr(cur, "c").filter(|&c| c != 0) {
                 let (state, recv_sudogs, _) = self.chan_state(c, by_addr);
-                let dir = if recv_sudogs.contains(&cur) {
-                    "receive"
-                } else if reason == "chan receive" {
+                let dir = if recv_sudogs.contains(&cur) || reason == "chan receive" {
                     "receive"
                 } else {
                     "send"
@@ -375,18 +373,5 @@ impl Session {
             return name;
         }
         format!("{ty} {addr:#x}")
-    }
-}
-
-impl Default for WaitingOn {
-    fn default() -> Self {
-        WaitingOn {
-            kind: String::new(),
-            name: String::new(),
-            addr: 0,
-            channels: Vec::new(),
-            chan: None,
-            fd: None,
-        }
     }
 }
