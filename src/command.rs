@@ -16,6 +16,8 @@ pub enum Command {
     Info,
     /// One line per goroutine (or grouped).
     Goroutines { system: bool, group: bool },
+    /// The blocking chain from one goroutine.
+    Chain { id: u64 },
     /// What every blocked goroutine waits on, grouped by object.
     Blocking { system: bool },
     /// Stack usage, deepest goroutines, recursion, stack-overflow diagnosis.
@@ -77,6 +79,37 @@ pub enum Output {
     },
     Stacks(Box<StacksReport>),
     Blocking(Box<BlockingReport>),
+    Chain(Box<ChainReport>),
+}
+
+/// What `chain` reports.
+#[derive(Debug, Serialize)]
+pub struct ChainReport {
+    pub chain: Vec<ChainLink>,
+    /// The chain came back to a goroutine already in it.
+    pub cycle: bool,
+    /// The goroutines of that cycle, in wait order (empty without one).
+    pub cycle_ids: Vec<u64>,
+}
+
+/// One goroutine in a blocking chain.
+#[derive(Debug, Serialize)]
+pub struct ChainLink {
+    pub id: u64,
+    /// Go's wait reason or status word.
+    pub state: String,
+    pub waiting_on: Option<ChainObject>,
+    pub holders: Vec<crate::analysis::holders::Holder>,
+    /// Minutes waited, as Go computes it.
+    pub wait_minutes: i64,
+}
+
+/// The object of a chain link.
+#[derive(Debug, Serialize)]
+pub struct ChainObject {
+    pub kind: String,
+    pub name: String,
+    pub addr: u64,
 }
 
 /// What `blocking` reports.
@@ -176,6 +209,7 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
         }
         Command::Stacks { system, top } => stacks(s, *system, *top),
         Command::Blocking { system } => blocking(s, *system),
+        Command::Chain { id } => chain(s, *id),
         Command::Bt {
             id,
             system,
@@ -299,6 +333,116 @@ fn blocking(s: &Session, system: bool) -> Result<Outcome> {
         })),
         warnings,
     })
+}
+
+/// Bound on chain length (cycle-safe anyway).
+const MAX_CHAIN: usize = 256;
+
+fn chain(s: &Session, start: u64) -> Result<Outcome> {
+    let (goroutines, warnings) = s.goroutines(true)?;
+    let raw: std::collections::HashMap<u64, &crate::goruntime::goroutine::G> =
+        s.all_gs().iter().flatten().map(|g| (g.addr, g)).collect();
+    let by_addr: std::collections::HashMap<u64, u64> =
+        raw.values().map(|g| (g.addr, g.goid)).collect();
+    let by_id: std::collections::HashMap<u64, &Goroutine> =
+        goroutines.iter().map(|g| (g.id, g)).collect();
+    if !by_id.contains_key(&start) {
+        return Err(Error::Other(format!("no goroutine with id {start}")));
+    }
+    let waits: std::collections::HashMap<u64, crate::analysis::waits::WaitingOn> = goroutines
+        .iter()
+        .filter_map(|gr| Some((gr.id, s.waiting_on(raw.get(&gr.addr)?, gr, &by_addr)?)))
+        .collect();
+    let mut links = Vec::new();
+    let mut cycle = false;
+    let mut cycle_ids = Vec::new();
+    let mut cur = start;
+    let mut seen = std::collections::HashSet::new();
+    while links.len() < MAX_CHAIN {
+        seen.insert(cur);
+        let Some(gr) = by_id.get(&cur) else { break };
+        let w = waits.get(&cur);
+        let holders = match w {
+            Some(w) if w.addr != 0 => {
+                // Fellow waiters reference the object too; they are no holders.
+                let waiters: Vec<u64> = waits
+                    .iter()
+                    .filter(|(_, o)| o.addr == w.addr)
+                    .map(|(id, _)| *id)
+                    .collect();
+                s.holders_of(w.addr, &w.kind, &waiters)
+            }
+            _ => Vec::new(),
+        };
+        let next = holders
+            .iter()
+            .find(|h| h.confidence == "certain")
+            .or_else(|| holders.first())
+            .map(|h| h.id);
+        links.push(ChainLink {
+            id: cur,
+            state: gr.wait_reason.clone().unwrap_or_else(|| gr.status.clone()),
+            waiting_on: w.map(|w| ChainObject {
+                kind: w.kind.clone(),
+                name: w.name.clone(),
+                addr: w.addr,
+            }),
+            holders,
+            wait_minutes: gr.wait_minutes,
+        });
+        match next {
+            Some(n) if seen.contains(&n) => {
+                cycle = true;
+                let from = links
+                    .iter()
+                    .position(|l: &ChainLink| l.id == n)
+                    .unwrap_or(0);
+                cycle_ids = links[from..].iter().map(|l| l.id).collect();
+                break;
+            }
+            Some(n) => cur = n,
+            None => break,
+        }
+    }
+    Ok(Outcome {
+        output: Output::Chain(Box::new(ChainReport {
+            chain: links,
+            cycle,
+            cycle_ids,
+        })),
+        warnings,
+    })
+}
+
+fn chain_text(r: &ChainReport) -> String {
+    let mut out = String::new();
+    for (i, l) in r.chain.iter().enumerate() {
+        let indent = "  ".repeat(i);
+        out.push_str(&format!("{indent}goroutine {} [{}]", l.id, l.state));
+        match &l.waiting_on {
+            Some(w) => out.push_str(&format!(" waits on {} {}\n", w.kind, w.name)),
+            None => out.push_str(" (not blocked)\n"),
+        }
+        for h in &l.holders {
+            out.push_str(&format!(
+                "{indent}  held/unblockable by goroutine {} ({}): {}\n",
+                h.id, h.confidence, h.evidence
+            ));
+        }
+        if l.waiting_on.is_some() && l.holders.is_empty() {
+            out.push_str(&format!(
+                "{indent}  no goroutine found that could unblock it\n"
+            ));
+        }
+    }
+    if r.cycle {
+        let mut ids: Vec<String> = r.cycle_ids.iter().map(|l| l.to_string()).collect();
+        if let Some(first) = ids.first().cloned() {
+            ids.push(first);
+        }
+        out.push_str(&format!("DEADLOCK: wait-for cycle {}\n", ids.join(" -> ")));
+    }
+    out
 }
 
 fn blocking_text(r: &BlockingReport) -> String {
@@ -546,6 +690,7 @@ impl Output {
             Output::Info(i) => w.write_all(info_text(i).as_bytes()),
             Output::Stacks(r) => w.write_all(stacks_text(r).as_bytes()),
             Output::Blocking(r) => w.write_all(blocking_text(r).as_bytes()),
+            Output::Chain(r) => w.write_all(chain_text(r).as_bytes()),
             Output::Goroutines { text, .. } => w.write_all(text.as_bytes()),
             Output::Bt {
                 goroutines,
@@ -570,6 +715,7 @@ impl Output {
             Output::Info(i) => serde_json::to_writer(&mut *w, i)?,
             Output::Stacks(r) => serde_json::to_writer(&mut *w, r)?,
             Output::Blocking(r) => serde_json::to_writer(&mut *w, r)?,
+            Output::Chain(r) => serde_json::to_writer(&mut *w, r)?,
             Output::Goroutines {
                 go_version,
                 goroutines,

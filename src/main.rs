@@ -80,6 +80,15 @@ enum Sub {
         #[arg(long)]
         group: bool,
     },
+    /// The blocking chain from a goroutine: what it waits on, who holds
+    /// that (with evidence), what they wait on, … until a live goroutine,
+    /// an unknown or a cycle.
+    Chain {
+        #[command(flatten)]
+        t: TargetArgs,
+        /// Goroutine id.
+        id: u64,
+    },
     /// What every blocked goroutine waits on (channels, mutexes, wait
     /// groups, conds, fds), grouped by object.
     Blocking {
@@ -142,6 +151,7 @@ fn main() -> ExitCode {
         Sub::Goroutines { t, all, group } => (t, Command::Goroutines { system: all, group }),
         Sub::Stacks { t, all, top } => (t, Command::Stacks { system: all, top }),
         Sub::Blocking { t, all } => (t, Command::Blocking { system: all }),
+        Sub::Chain { t, id } => (t, Command::Chain { id }),
         Sub::Bt {
             t,
             id,

@@ -246,7 +246,7 @@ impl Session {
 
     /// Picks where to start unwinding, as the runtime's traceback1 does,
     /// plus thread registers for goroutines running at the stop.
-    fn start_regs(&self, g: &G) -> (StartRegs, &'static str, Option<u64>) {
+    pub(crate) fn start_regs(&self, g: &G) -> (StartRegs, &'static str, Option<u64>) {
         let sched = StartRegs {
             pc: g.sched_pc,
             sp: g.sched_sp,

@@ -1,5 +1,6 @@
 //! Analyses over the decoded goroutines: stack usage and recursion (more
 //! — blocking chains, deadlocks, leaks — build on the same model).
 
+pub mod holders;
 pub mod stacks;
 pub mod waits;

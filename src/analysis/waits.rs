@@ -353,6 +353,10 @@ impl Session {
             // Bounded descent through nested struct fields.
             for _ in 0..16 {
                 let Some(t) = cur_ty.clone() else { break };
+                // Reached the object itself (a sync.Mutex inside a struct).
+                if off == 0 && (t == ty || t.starts_with("chan ") || t.starts_with('*')) {
+                    break;
+                }
                 let names = self.rt.layouts.member_names(&t);
                 if names.is_empty() {
                     break;

@@ -285,6 +285,22 @@ impl Pclntab {
         self.func_at(funcoff as usize)
     }
 
+    /// End of the function starting at `entry` (the next function's entry).
+    pub fn func_end(&self, f: &Func) -> u64 {
+        let rel = f.entry.saturating_sub(self.text) as u32;
+        let (mut lo, mut hi) = (0usize, self.nfunc);
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            match self.ftab_entry(mid) {
+                Some((e, _)) if e <= rel => lo = mid,
+                _ => hi = mid,
+            }
+        }
+        self.ftab_entry(lo + 1)
+            .map(|(e, _)| self.text + u64::from(e))
+            .unwrap_or(f.entry)
+    }
+
     /// Iterates over all functions.
     pub fn funcs(&self) -> impl Iterator<Item = Func> + '_ {
         (0..self.nfunc).filter_map(|i| self.func_at(self.ftab_entry(i)?.1 as usize))

@@ -114,9 +114,11 @@ impl Layouts {
         offset: u64,
         names: &[String],
     ) -> Option<(String, u64, String)> {
+        // Zero-size members (`_ noCopy`) share offsets with real ones.
         names.iter().find_map(|n| {
             let (off, size, t) = self.source.member(ty, n)?;
-            (offset >= off && offset < off + size.max(1)).then(|| (n.clone(), off, t))
+            (size > 0 && n != "_" && offset >= off && offset < off + size)
+                .then(|| (n.clone(), off, t))
         })
     }
 

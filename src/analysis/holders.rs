@@ -1,0 +1,252 @@
+//! Who could unblock a goroutine. The runtime records no lock owners, so
+//! holders are inferred with evidence: a pending deferred Unlock of the very
+//! mutex (open-coded defer bits or a `_defer` record) is certain; a live
+//! reference to the object from another goroutine's stack is likely.
+
+use serde::Serialize;
+
+use crate::binary::pclntab::{uvarints, FUNCDATA_OPEN_CODED_DEFER_INFO};
+use crate::goruntime::goroutine::G;
+use crate::session::Session;
+use crate::unwind::{self, PhysFrame, DEFAULT_MAX_FRAMES};
+
+/// One goroutine that holds (or could release) the object.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Holder {
+    pub id: u64,
+    /// "certain", "likely" or "unknown".
+    pub confidence: String,
+    pub evidence: String,
+}
+
+/// Unlock functions whose pending defer proves ownership.
+const UNLOCKS: &[&str] = &[
+    "sync.(*Mutex).Unlock",
+    "sync.(*RWMutex).Unlock",
+    "sync.(*RWMutex).RUnlock",
+    "internal/sync.(*Mutex).Unlock",
+];
+
+impl Session {
+    /// Physical frames of a goroutine (re-unwound; cheap, cached symbols).
+    pub fn phys_frames(&self, g: &G) -> Vec<PhysFrame> {
+        let (start, _, _) = self.start_regs(g);
+        unwind::unwind(
+            &self.rt,
+            self.target.as_ref(),
+            start,
+            g.stack_lo,
+            g.stack_hi,
+            DEFAULT_MAX_FRAMES,
+        )
+        .frames
+    }
+
+    /// Function values of the defers pending in `g`, each with the frame
+    /// that registered it.
+    fn pending_defers(&self, g: &G, frames: &[PhysFrame]) -> Vec<(u64, Option<PhysFrame>)> {
+        let mut out = Vec::new();
+        // Open-coded defers: a bit per defer at varp-deferBitsOffset, the
+        // function values in slots below varp (go1.22+), or at per-defer
+        // offsets (go1.21).
+        for pf in frames {
+            let Some(info) = self
+                .rt
+                .pcln
+                .funcdata(&pf.func, FUNCDATA_OPEN_CODED_DEFER_INFO)
+            else {
+                continue;
+            };
+            // A few uvarints; take what the segment has room for.
+            let Some(bytes) = [64usize, 32, 16, 8]
+                .into_iter()
+                .find_map(|n| self.rt.pcln.target_bytes(info, n))
+            else {
+                continue;
+            };
+            let mut varp = pf.fp.saturating_sub(8);
+            if varp > pf.sp {
+                varp -= 8; // the saved frame pointer
+            }
+            let Some(head) = uvarints(bytes, 2) else {
+                continue;
+            };
+            let Ok(bits) = self.target.read_u8(varp.wrapping_sub(u64::from(head[0]))) else {
+                continue;
+            };
+            if self.rt.version.at_least(22) {
+                let slots = varp.wrapping_sub(u64::from(head[1]));
+                for i in 0..8u64 {
+                    if bits & (1 << i) != 0 {
+                        if let Ok(fv) = self.target.read_u64(slots + i * 8) {
+                            out.push((fv, Some(*pf)));
+                        }
+                    }
+                }
+            } else {
+                // go1.21: deferBitsOffset, nDefers, then one closure offset per
+                // defer, the first for the highest index.
+                let n = head[1] as usize;
+                let Some(all) = uvarints(bytes, 2 + n.min(8)) else {
+                    continue;
+                };
+                for (k, off) in all[2..].iter().enumerate() {
+                    let i = n - 1 - k;
+                    if bits & (1 << i) != 0 {
+                        if let Ok(fv) = self.target.read_u64(varp.wrapping_sub(u64::from(*off))) {
+                            out.push((fv, Some(*pf)));
+                        }
+                    }
+                }
+            }
+        }
+        // Defer records on the g (heap-allocated or stack-allocated).
+        let (Some(fn_off), Some(link_off), Some(sp_off)) = (
+            self.rt.layouts.try_field("runtime._defer", "fn"),
+            self.rt.layouts.try_field("runtime._defer", "link"),
+            self.rt.layouts.try_field("runtime._defer", "sp"),
+        ) else {
+            return out;
+        };
+        let mut d = g.defer;
+        let mut seen = Vec::new();
+        while d != 0 && seen.len() < 1024 && !seen.contains(&d) {
+            seen.push(d);
+            if let Ok(fv) = self.target.read_u64(d + fn_off.offset) {
+                let sp = self.target.read_u64(d + sp_off.offset).unwrap_or(0);
+                out.push((fv, frames.iter().find(|f| f.sp == sp).copied()));
+            }
+            d = self.target.read_u64(d + link_off.offset).unwrap_or(0);
+        }
+        out
+    }
+
+    /// Whether the deferred function value `fv` unlocks the object at
+    /// `obj`: its code inlines or calls an Unlock, and the closure captured
+    /// `obj` or the code addresses it directly (a global).
+    fn defer_unlocks(&self, fv: u64, obj: u64) -> Option<String> {
+        let pc = self.target.read_u64(fv).ok()?;
+        let f = self.rt.pcln.find_func(pc)?;
+        let end = self.rt.pcln.func_end(&f).min(f.entry + 4096);
+        let code = self
+            .rt
+            .pcln
+            .target_bytes(f.entry, (end - f.entry) as usize)?;
+        let mut unlock = None;
+        // Inlined Unlock (go1.22+ deferwrap) …
+        for idx in 0..64 {
+            let Some(ic) = self.rt.pcln.inlined_call(&f, idx) else {
+                break;
+            };
+            let name = self.rt.pcln.name_at(ic.name_off);
+            if UNLOCKS.contains(&name) {
+                unlock = Some(name.to_string());
+                break;
+            }
+        }
+        // … or a call to it (go1.21 wrappers).
+        if unlock.is_none() {
+            for i in 0..code.len().saturating_sub(5) {
+                if code[i] != 0xe8 {
+                    continue;
+                }
+                let rel = i32::from_le_bytes(code[i + 1..i + 5].try_into().ok()?);
+                let target = (f.entry + i as u64 + 5).wrapping_add(rel as i64 as u64);
+                if let Some(tf) = self.rt.pcln.find_func(target) {
+                    let name = self.rt.pcln.func_name(&tf);
+                    if UNLOCKS.contains(&name) {
+                        unlock = Some(name.to_string());
+                        break;
+                    }
+                }
+            }
+        }
+        let unlock = unlock?;
+        let captured = self.target.read_u64(fv + 8).ok();
+        let addressed = (0..code.len().saturating_sub(5)).any(|i| {
+            // ModRM with mod=00, rm=101: RIP-relative disp32.
+            code[i] & 0xc7 == 0x05
+                && code[i + 1..i + 5]
+                    .try_into()
+                    .ok()
+                    .map(i32::from_le_bytes)
+                    .is_some_and(|disp| {
+                        (f.entry + i as u64 + 5).wrapping_add(disp as i64 as u64) == obj
+                    })
+        });
+        (captured == Some(obj) || addressed).then_some(unlock)
+    }
+
+    /// Holders of a mutex-like object, and goroutines that reference other
+    /// objects (channels, wait groups, conds) and could unblock them.
+    pub fn holders_of(&self, obj: u64, kind: &str, exclude: &[u64]) -> Vec<Holder> {
+        let mut out: Vec<Holder> = Vec::new();
+        if obj == 0 {
+            return out;
+        }
+        let lockish = matches!(kind, "mutex" | "rwmutex read" | "rwmutex write");
+        for g in self
+            .all_gs()
+            .iter()
+            .flatten()
+            .filter(|g| !g.is_dead() && !exclude.contains(&g.goid))
+        {
+            let frames = self.phys_frames(g);
+            if lockish {
+                for (fv, frame) in self.pending_defers(g, &frames) {
+                    if let Some(unlock) = self.defer_unlocks(fv, obj) {
+                        let at = frame
+                            .map(|pf| {
+                                let lf = unwind::logical_frames(&self.rt, &self.sym, &pf);
+                                let last = lf.last().cloned();
+                                last.map(|l| {
+                                    format!(" in {} {}:{}", l.name, short(&l.file), l.line)
+                                })
+                                .unwrap_or_default()
+                            })
+                            .unwrap_or_default();
+                        out.push(Holder {
+                            id: g.goid,
+                            confidence: "certain".into(),
+                            evidence: format!("deferred {unlock}{at}"),
+                        });
+                        break;
+                    }
+                }
+                if out.iter().any(|h| h.id == g.goid) {
+                    continue;
+                }
+            }
+            // A reference to the object from the used part of the stack.
+            let sp = frames.first().map(|f| f.sp).unwrap_or(g.stack_lo);
+            let len = g.stack_hi.saturating_sub(sp).min(256 * 1024) as usize;
+            let mut buf = vec![0u8; len];
+            let n = self.target.read_partial(sp, &mut buf).unwrap_or(0);
+            let hit = buf[..n]
+                .chunks_exact(8)
+                .position(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])) == obj);
+            if let Some(i) = hit {
+                let at = sp + i as u64 * 8;
+                let frame = frames.iter().find(|f| at >= f.sp && at < f.fp);
+                let desc = frame
+                    .map(|pf| {
+                        let lf = unwind::logical_frames(&self.rt, &self.sym, pf);
+                        lf.last()
+                            .map(|l| format!(" in {} {}:{}", l.name, short(&l.file), l.line))
+                            .unwrap_or_default()
+                    })
+                    .unwrap_or_default();
+                out.push(Holder {
+                    id: g.goid,
+                    confidence: "likely".into(),
+                    evidence: format!("references the object{desc}"),
+                });
+            }
+        }
+        out
+    }
+}
+
+fn short(f: &str) -> &str {
+    f.rsplit('/').next().unwrap_or(f)
+}
