@@ -16,6 +16,8 @@ pub enum Command {
     Info,
     /// One line per goroutine (or grouped).
     Goroutines { system: bool, group: bool },
+    /// Wait-for cycles, leaked goroutines, global deadlock.
+    Deadlocks { system: bool },
     /// The blocking chain from one goroutine.
     Chain { id: u64 },
     /// What every blocked goroutine waits on, grouped by object.
@@ -80,6 +82,7 @@ pub enum Output {
     Stacks(Box<StacksReport>),
     Blocking(Box<BlockingReport>),
     Chain(Box<ChainReport>),
+    Deadlocks(Box<crate::analysis::deadlocks::DeadlockReport>),
 }
 
 /// What `chain` reports.
@@ -210,6 +213,18 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
         Command::Stacks { system, top } => stacks(s, *system, *top),
         Command::Blocking { system } => blocking(s, *system),
         Command::Chain { id } => chain(s, *id),
+        Command::Deadlocks { system } => {
+            let mut r = s.deadlocks()?;
+            if !system {
+                let (shown, _) = s.goroutines(false)?;
+                let ids: std::collections::HashSet<u64> = shown.iter().map(|g| g.id).collect();
+                r.goroutines.retain(|v| ids.contains(&v.id));
+            }
+            Ok(Outcome {
+                output: Output::Deadlocks(Box::new(r)),
+                warnings: Vec::new(),
+            })
+        }
         Command::Bt {
             id,
             system,
@@ -412,6 +427,65 @@ fn chain(s: &Session, start: u64) -> Result<Outcome> {
         })),
         warnings,
     })
+}
+
+fn deadlocks_text(r: &crate::analysis::deadlocks::DeadlockReport) -> String {
+    let mut out = String::new();
+    if r.global_deadlock {
+        out.push_str("GLOBAL DEADLOCK: no goroutine can run\n");
+    }
+    for c in &r.cycles {
+        let ids: Vec<String> = c.iter().map(|i| i.to_string()).collect();
+        out.push_str(&format!(
+            "DEADLOCK: goroutines {} wait for each other\n",
+            ids.join(", ")
+        ));
+        for v in r.goroutines.iter().filter(|v| c.contains(&v.id)) {
+            if let Some(w) = &v.waiting_on {
+                out.push_str(&format!(
+                    "  goroutine {} waits on {} {}",
+                    v.id, w.kind, w.name
+                ));
+                for h in &v.holders {
+                    out.push_str(&format!(", held by goroutine {} ({})", h.id, h.evidence));
+                }
+                out.push('\n');
+            }
+        }
+    }
+    if !r.leaked.is_empty() {
+        let ids: Vec<String> = r.leaked.iter().map(|i| i.to_string()).collect();
+        out.push_str(&format!(
+            "LEAKED: {} goroutine(s) can never be woken: {}\n",
+            r.leaked.len(),
+            ids.join(" ")
+        ));
+        for v in r.goroutines.iter().filter(|v| r.leaked.contains(&v.id)) {
+            if let Some(w) = &v.waiting_on {
+                out.push_str(&format!(
+                    "  goroutine {} waits on {} {}\n",
+                    v.id, w.kind, w.name
+                ));
+            }
+        }
+    }
+    if let Some(e) = &r.leak_check_error {
+        out.push_str(&format!("note: {e}\n"));
+    }
+    if r.cycles.is_empty() && r.leaked.is_empty() && !r.global_deadlock {
+        let blocked = r
+            .goroutines
+            .iter()
+            .filter(|v| v.verdict == "blocked")
+            .count();
+        out.push_str(&format!(
+            "no deadlock or leak found ({} goroutines: {} blocked but wakeable, {} live)\n",
+            r.goroutines.len(),
+            blocked,
+            r.goroutines.len() - blocked
+        ));
+    }
+    out
 }
 
 fn chain_text(r: &ChainReport) -> String {
@@ -677,6 +751,17 @@ fn goroutine_line(g: &Goroutine) -> String {
 }
 
 impl Output {
+    /// Whether the output reports a problem (deadlocks or leaks found):
+    /// such commands exit 1 so scripts and CI can use them.
+    pub fn found_problems(&self) -> bool {
+        match self {
+            Output::Deadlocks(r) => {
+                !r.cycles.is_empty() || !r.leaked.is_empty() || r.global_deadlock
+            }
+            _ => false,
+        }
+    }
+
     /// Human-readable text.
     pub fn text(&self) -> String {
         let mut buf = Vec::new();
@@ -691,6 +776,7 @@ impl Output {
             Output::Stacks(r) => w.write_all(stacks_text(r).as_bytes()),
             Output::Blocking(r) => w.write_all(blocking_text(r).as_bytes()),
             Output::Chain(r) => w.write_all(chain_text(r).as_bytes()),
+            Output::Deadlocks(r) => w.write_all(deadlocks_text(r).as_bytes()),
             Output::Goroutines { text, .. } => w.write_all(text.as_bytes()),
             Output::Bt {
                 goroutines,
@@ -716,6 +802,7 @@ impl Output {
             Output::Stacks(r) => serde_json::to_writer(&mut *w, r)?,
             Output::Blocking(r) => serde_json::to_writer(&mut *w, r)?,
             Output::Chain(r) => serde_json::to_writer(&mut *w, r)?,
+            Output::Deadlocks(r) => serde_json::to_writer(&mut *w, r)?,
             Output::Goroutines {
                 go_version,
                 goroutines,

@@ -80,6 +80,16 @@ enum Sub {
         #[arg(long)]
         group: bool,
     },
+    /// Wait-for cycles (lock-order inversions), goroutines that can never
+    /// be woken (offline leak detection) and global deadlock. Exit status:
+    /// 0 nothing found, 1 deadlocks or leaks found, 2 error.
+    Deadlocks {
+        #[command(flatten)]
+        t: TargetArgs,
+        /// List system goroutines too.
+        #[arg(long)]
+        all: bool,
+    },
     /// The blocking chain from a goroutine: what it waits on, who holds
     /// that (with evidence), what they wait on, … until a live goroutine,
     /// an unknown or a cycle.
@@ -152,6 +162,7 @@ fn main() -> ExitCode {
         Sub::Stacks { t, all, top } => (t, Command::Stacks { system: all, top }),
         Sub::Blocking { t, all } => (t, Command::Blocking { system: all }),
         Sub::Chain { t, id } => (t, Command::Chain { id }),
+        Sub::Deadlocks { t, all } => (t, Command::Deadlocks { system: all }),
         Sub::Bt {
             t,
             id,
@@ -224,7 +235,9 @@ fn main() -> ExitCode {
     for w in &outcome.warnings {
         eprintln!("goroscope: warning: {w}");
     }
-    if outcome.warnings.is_empty() {
+    if outcome.output.found_problems() {
+        ExitCode::from(1)
+    } else if outcome.warnings.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_PARTIAL)

@@ -3,6 +3,8 @@
 //! mutex (open-coded defer bits or a `_defer` record) is certain; a live
 //! reference to the object from another goroutine's stack is likely.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use crate::binary::pclntab::{uvarints, FUNCDATA_OPEN_CODED_DEFER_INFO};
@@ -121,17 +123,18 @@ impl Session {
         out
     }
 
-    /// Whether the deferred function value `fv` unlocks the object at
-    /// `obj`: its code inlines or calls an Unlock, and the closure captured
-    /// `obj` or the code addresses it directly (a global).
-    fn defer_unlocks(&self, fv: u64, obj: u64) -> Option<String> {
+    /// If the deferred function value `fv` unlocks something: the Unlock it
+    /// inlines or calls, and the addresses it may unlock — the closure's
+    /// captured pointer and every RIP-relative address its code uses (a
+    /// global mutex needs no capture).
+    fn defer_unlock_targets(&self, fv: u64) -> Option<(String, Vec<u64>)> {
         let pc = self.target.read_u64(fv).ok()?;
         let f = self.rt.pcln.find_func(pc)?;
         let end = self.rt.pcln.func_end(&f).min(f.entry + 4096);
         let code = self
             .rt
             .pcln
-            .target_bytes(f.entry, (end - f.entry) as usize)?;
+            .target_bytes(f.entry, (end.saturating_sub(f.entry)) as usize)?;
         let mut unlock = None;
         // Inlined Unlock (go1.22+ deferwrap) …
         for idx in 0..64 {
@@ -162,19 +165,47 @@ impl Session {
             }
         }
         let unlock = unlock?;
-        let captured = self.target.read_u64(fv + 8).ok();
-        let addressed = (0..code.len().saturating_sub(5)).any(|i| {
+        let mut targets: Vec<u64> = self.target.read_u64(fv + 8).ok().into_iter().collect();
+        for i in 0..code.len().saturating_sub(5) {
             // ModRM with mod=00, rm=101: RIP-relative disp32.
-            code[i] & 0xc7 == 0x05
-                && code[i + 1..i + 5]
-                    .try_into()
-                    .ok()
-                    .map(i32::from_le_bytes)
-                    .is_some_and(|disp| {
-                        (f.entry + i as u64 + 5).wrapping_add(disp as i64 as u64) == obj
-                    })
-        });
-        (captured == Some(obj) || addressed).then_some(unlock)
+            if code[i] & 0xc7 == 0x05 {
+                if let Some(disp) = code[i + 1..i + 5].try_into().ok().map(i32::from_le_bytes) {
+                    targets.push((f.entry + i as u64 + 5).wrapping_add(disp as i64 as u64));
+                }
+            }
+        }
+        Some((unlock, targets))
+    }
+
+    /// Where a frame is, as "in F file:line".
+    fn frame_desc(&self, pf: &PhysFrame) -> String {
+        let lf = unwind::logical_frames(&self.rt, &self.sym, pf);
+        lf.last()
+            .map(|l| format!(" in {} {}:{}", l.name, short(&l.file), l.line))
+            .unwrap_or_default()
+    }
+
+    /// The locks each goroutine will release when its pending defers run:
+    /// object address → (goroutine id, evidence). One pass over all
+    /// goroutines, so deadlock detection stays linear.
+    pub fn deferred_unlocks(&self) -> HashMap<u64, Vec<(u64, String)>> {
+        let mut map: HashMap<u64, Vec<(u64, String)>> = HashMap::new();
+        for g in self.all_gs().iter().flatten().filter(|g| !g.is_dead()) {
+            let frames = self.phys_frames(g);
+            for (fv, frame) in self.pending_defers(g, &frames) {
+                let Some((unlock, targets)) = self.defer_unlock_targets(fv) else {
+                    continue;
+                };
+                let at = frame.map(|pf| self.frame_desc(&pf)).unwrap_or_default();
+                for t in targets {
+                    let e = map.entry(t).or_default();
+                    if !e.iter().any(|(id, _)| *id == g.goid) {
+                        e.push((g.goid, format!("deferred {unlock}{at}")));
+                    }
+                }
+            }
+        }
+        map
     }
 
     /// Holders of a mutex-like object, and goroutines that reference other
@@ -193,27 +224,20 @@ impl Session {
         {
             let frames = self.phys_frames(g);
             if lockish {
-                for (fv, frame) in self.pending_defers(g, &frames) {
-                    if let Some(unlock) = self.defer_unlocks(fv, obj) {
-                        let at = frame
-                            .map(|pf| {
-                                let lf = unwind::logical_frames(&self.rt, &self.sym, &pf);
-                                let last = lf.last().cloned();
-                                last.map(|l| {
-                                    format!(" in {} {}:{}", l.name, short(&l.file), l.line)
-                                })
-                                .unwrap_or_default()
-                            })
-                            .unwrap_or_default();
-                        out.push(Holder {
-                            id: g.goid,
-                            confidence: "certain".into(),
-                            evidence: format!("deferred {unlock}{at}"),
-                        });
-                        break;
-                    }
-                }
-                if out.iter().any(|h| h.id == g.goid) {
+                let hit = self
+                    .pending_defers(g, &frames)
+                    .into_iter()
+                    .find_map(|(fv, frame)| {
+                        let (unlock, targets) = self.defer_unlock_targets(fv)?;
+                        targets.contains(&obj).then(|| (unlock, frame))
+                    });
+                if let Some((unlock, frame)) = hit {
+                    let at = frame.map(|pf| self.frame_desc(&pf)).unwrap_or_default();
+                    out.push(Holder {
+                        id: g.goid,
+                        confidence: "certain".into(),
+                        evidence: format!("deferred {unlock}{at}"),
+                    });
                     continue;
                 }
             }

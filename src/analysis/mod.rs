@@ -1,6 +1,8 @@
 //! Analyses over the decoded goroutines: stack usage and recursion (more
 //! — blocking chains, deadlocks, leaks — build on the same model).
 
+pub mod deadlocks;
 pub mod holders;
+pub mod leaks;
 pub mod stacks;
 pub mod waits;

@@ -1,0 +1,3 @@
+module goroscope.example/condwait
+
+go 1.21

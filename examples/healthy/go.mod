@@ -1,0 +1,3 @@
+module goroscope.example/healthy
+
+go 1.21

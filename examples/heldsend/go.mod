@@ -1,0 +1,3 @@
+module goroscope.example/heldsend
+
+go 1.21

@@ -1,0 +1,93 @@
+// Command heldsend is a goroscope example of blocking while holding a lock,
+// in a page cache.
+//
+// refreshPage takes main.cache.mu (with a deferred Unlock), updates the
+// page and, still holding the lock, sends a notification on main.events, a
+// buffered channel whose consumer was never started and which is already
+// full: [chan send]. Three request handlers then queue on main.cache.mu
+// behind it: [sync.Mutex.Lock].
+//
+// events is a global, so any live goroutine could still drain it and
+// unblock the whole chain: refreshPage is blocked (not leaked), and the
+// three handlers are blocked with refreshPage as the lock holder.
+//
+// main ends sleeping an hour at a time (live), which also keeps the
+// runtime's "all goroutines are asleep" check quiet.
+//
+// Protocol as in the other examples (dump.go, truth.go).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"sync"
+	"time"
+)
+
+var (
+	parked sync.WaitGroup
+	truth  = newTruth("heldsend")
+)
+
+var cache = struct {
+	mu    sync.Mutex
+	pages map[string]string
+}{pages: map[string]string{"/": "<h1>Home</h1>"}}
+
+// events carries cache notifications to an indexer that was never started.
+var events = make(chan string, 8)
+
+// refreshPage rebuilds a page and announces it while still holding the
+// cache lock. The send blocks (events is full), so the lock is never
+// released.
+func refreshPage(path string, holding chan<- struct{}) {
+	truth.self("refreshPage", "refreshPage: holds main.cache.mu, sends on the full global main.events (no consumer, but reachable)",
+		blocked, kindChanSend, "main.events")
+	cache.mu.Lock()
+	defer cache.mu.Unlock()
+	cache.pages[path] = "<h1>" + path + "</h1>"
+	close(holding)
+	parked.Done()
+	events <- "refreshed " + path
+}
+
+// handleRequest serves a page from the cache: [sync.Mutex.Lock].
+func handleRequest(n int, path string) string {
+	truth.self(fmt.Sprintf("request-%d", n),
+		fmt.Sprintf("handleRequest #%d: waits for main.cache.mu, held by refreshPage", n),
+		blocked, kindMutex, "main.cache.mu", "refreshPage")
+	parked.Done()
+	cache.mu.Lock()
+	defer cache.mu.Unlock()
+	return cache.pages[path]
+}
+
+func main() {
+	stacks := stacksFlag()
+	truthOut := truthFlag()
+	flag.Parse()
+
+	// Earlier refreshes filled the buffer.
+	for i := 0; i < cap(events); i++ {
+		events <- fmt.Sprintf("refreshed /archive/%d", i)
+	}
+
+	holding := make(chan struct{})
+	parked.Add(1)
+	go refreshPage("/news", holding)
+	<-holding
+	for i, path := range []string{"/", "/news", "/about"} {
+		parked.Add(1)
+		go handleRequest(i+1, path)
+	}
+
+	parked.Add(1) // main itself
+	go dumpTruthAndStacks(truth, truthPath(*truthOut, *stacks), *stacks, &parked, nil)
+
+	truth.self("main", "main: sleeps an hour at a time",
+		live, kindSleep, "")
+	parked.Done()
+	for {
+		time.Sleep(time.Hour)
+	}
+}

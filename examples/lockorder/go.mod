@@ -1,0 +1,3 @@
+module goroscope.example/lockorder
+
+go 1.21

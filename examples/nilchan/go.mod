@@ -1,0 +1,3 @@
+module goroscope.example/nilchan
+
+go 1.21

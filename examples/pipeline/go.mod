@@ -1,0 +1,3 @@
+module goroscope.example/pipeline
+
+go 1.21

@@ -1,0 +1,3 @@
+module goroscope.example/selectforever
+
+go 1.21

@@ -1,0 +1,308 @@
+//! `deadlocks`: wait-for cycles (lock-order inversions, proven by pending
+//! deferred Unlocks), goroutines that can never be woken (offline leak
+//! detection, see `leaks`), and a global deadlock; a verdict for every
+//! goroutine.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use crate::analysis::holders::Holder;
+use crate::analysis::waits::WaitingOn;
+use crate::error::Result;
+use crate::goruntime::goroutine::G;
+use crate::session::Session;
+
+/// Wait kinds that only another goroutine can end (channel and sync
+/// waits); everything else (sleep, I/O, syscalls, runtime) may run again.
+fn is_sync_wait(kind: &str) -> bool {
+    matches!(
+        kind,
+        "chan receive"
+            | "chan send"
+            | "select"
+            | "nil chan"
+            | "select (no cases)"
+            | "mutex"
+            | "rwmutex read"
+            | "rwmutex write"
+            | "waitgroup"
+            | "semaphore"
+            | "cond"
+    )
+}
+
+/// The `deadlocks` report.
+#[derive(Debug, Serialize)]
+pub struct DeadlockReport {
+    pub cycles: Vec<Vec<u64>>,
+    pub leaked: Vec<u64>,
+    pub global_deadlock: bool,
+    pub goroutines: Vec<Verdict>,
+    /// Set when leak detection could not run (e.g. no symbol table).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leak_check_error: Option<String>,
+}
+
+/// One goroutine's verdict.
+#[derive(Debug, Serialize)]
+pub struct Verdict {
+    pub id: u64,
+    /// "deadlocked", "leaked", "blocked" or "live".
+    pub verdict: String,
+    pub waiting_on: Option<WaitingOn>,
+    pub holders: Vec<Holder>,
+    pub reason: String,
+}
+
+/// Strongly connected components of size ≥ 2 (or self-loops): the cycles.
+fn cycles(edges: &HashMap<u64, Vec<u64>>) -> Vec<Vec<u64>> {
+    // Iterative Tarjan, bounded by the graph.
+    let mut index: HashMap<u64, usize> = HashMap::new();
+    let mut low: HashMap<u64, usize> = HashMap::new();
+    let mut on_stack: HashSet<u64> = HashSet::new();
+    let mut stack: Vec<u64> = Vec::new();
+    let mut out = Vec::new();
+    let mut next = 0usize;
+    let mut nodes: Vec<u64> = edges.keys().copied().collect();
+    nodes.sort();
+    for &root in &nodes {
+        if index.contains_key(&root) {
+            continue;
+        }
+        let mut call: Vec<(u64, usize)> = vec![(root, 0)];
+        while let Some(&mut (v, ref mut i)) = call.last_mut() {
+            if *i == 0 {
+                index.insert(v, next);
+                low.insert(v, next);
+                next += 1;
+                stack.push(v);
+                on_stack.insert(v);
+            }
+            let succ = edges.get(&v).map(|s| s.as_slice()).unwrap_or(&[]);
+            if *i < succ.len() {
+                let w = succ[*i];
+                *i += 1;
+                if !index.contains_key(&w) {
+                    call.push((w, 0));
+                } else if on_stack.contains(&w) {
+                    let lw = index[&w];
+                    let lv = low[&v];
+                    low.insert(v, lv.min(lw));
+                }
+                continue;
+            }
+            call.pop();
+            if let Some(&(p, _)) = call.last() {
+                let lv = low[&v];
+                let lp = low[&p];
+                low.insert(p, lp.min(lv));
+            }
+            if low[&v] == index[&v] {
+                let mut comp = Vec::new();
+                while let Some(w) = stack.pop() {
+                    on_stack.remove(&w);
+                    comp.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                let self_loop = edges.get(&v).is_some_and(|s| s.contains(&v));
+                if comp.len() > 1 || self_loop {
+                    comp.sort();
+                    out.push(comp);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+impl Session {
+    /// Runs the three checks over every goroutine.
+    pub fn deadlocks(&self) -> Result<DeadlockReport> {
+        let (goroutines, _) = self.goroutines(true)?;
+        let raw: HashMap<u64, &G> = self
+            .all_gs()
+            .iter()
+            .flatten()
+            .map(|g| (g.addr, g))
+            .collect();
+        let by_addr: HashMap<u64, u64> = raw.values().map(|g| (g.addr, g.goid)).collect();
+        let waits: HashMap<u64, WaitingOn> = goroutines
+            .iter()
+            .filter_map(|gr| Some((gr.id, self.waiting_on(raw.get(&gr.addr)?, gr, &by_addr)?)))
+            .collect();
+        let unlocks = self.deferred_unlocks();
+        // Certain edges: a lock waiter → the goroutines whose pending
+        // deferred Unlock releases that lock.
+        let mut edges: HashMap<u64, Vec<u64>> = HashMap::new();
+        let mut holders: HashMap<u64, Vec<Holder>> = HashMap::new();
+        for (id, w) in &waits {
+            if !matches!(w.kind.as_str(), "mutex" | "rwmutex read" | "rwmutex write") {
+                continue;
+            }
+            let hs: Vec<Holder> = unlocks
+                .get(&w.addr)
+                .into_iter()
+                .flatten()
+                .filter(|(h, _)| h != id)
+                .map(|(h, ev)| Holder {
+                    id: *h,
+                    confidence: "certain".into(),
+                    evidence: ev.clone(),
+                })
+                .collect();
+            edges.insert(*id, hs.iter().map(|h| h.id).collect());
+            holders.insert(*id, hs);
+        }
+        // Only goroutines that are themselves stuck can be in a cycle.
+        let stuck: HashSet<u64> = edges.keys().copied().collect();
+        for succ in edges.values_mut() {
+            succ.retain(|s| stuck.contains(s));
+        }
+        let cycles = cycles(&edges);
+        let in_cycle: HashSet<u64> = cycles.iter().flatten().copied().collect();
+
+        let gr_by_id: HashMap<u64, &crate::report::Goroutine> =
+            goroutines.iter().map(|g| (g.id, g)).collect();
+        let mut blocked: HashMap<u64, (&G, Vec<u64>)> = HashMap::new();
+        let mut roots: Vec<&G> = Vec::new();
+        for gr in &goroutines {
+            let Some(g) = raw.get(&gr.addr) else { continue };
+            match waits.get(&gr.id) {
+                Some(w) if is_sync_wait(&w.kind) => {
+                    let mut objs: Vec<u64> = w.channels.iter().map(|c| c.addr).collect();
+                    if w.addr != 0 {
+                        objs.push(w.addr);
+                    }
+                    // go1.27 never reports the main goroutine in select{} as leaked.
+                    let main_select =
+                        gr.id == 1 && w.kind == "select (no cases)" && self.rt.version.at_least(27);
+                    if main_select {
+                        roots.push(g);
+                    } else {
+                        blocked.insert(gr.id, (g, objs));
+                    }
+                }
+                _ => roots.push(g),
+            }
+        }
+        let (mut leaked_set, leak_check_error) =
+            match crate::analysis::leaks::leaked(self, &roots, &blocked) {
+                Ok(l) => (l, None),
+                Err(e) => (
+                    HashSet::new(),
+                    Some(format!("leak detection unavailable: {e}")),
+                ),
+            };
+        // A lock whose every certain holder can never run again is never
+        // released: its waiters are stuck too, even when the lock is a
+        // global (reachable, so the reachability pass keeps them).
+        let mut behind_stuck: HashSet<u64> = HashSet::new();
+        loop {
+            let stuck: HashSet<u64> = in_cycle.union(&leaked_set).copied().collect();
+            let newly: Vec<u64> = holders
+                .iter()
+                .filter(|(id, hs)| {
+                    !stuck.contains(id)
+                        && !hs.is_empty()
+                        && hs.iter().all(|h| stuck.contains(&h.id))
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            if newly.is_empty() {
+                break;
+            }
+            for id in newly {
+                leaked_set.insert(id);
+                behind_stuck.insert(id);
+            }
+        }
+        let user_live = goroutines
+            .iter()
+            .any(|gr| !gr.system && !blocked.contains_key(&gr.id));
+        let global_deadlock = !blocked.is_empty() && !user_live;
+        let mut leaked: Vec<u64> = leaked_set
+            .iter()
+            .filter(|id| !in_cycle.contains(id))
+            .copied()
+            .collect();
+        leaked.sort();
+        let mut verdicts = Vec::new();
+        for gr in &goroutines {
+            let w = waits.get(&gr.id).cloned();
+            let (verdict, reason) = if in_cycle.contains(&gr.id) {
+                let cyc = cycles
+                    .iter()
+                    .find(|c| c.contains(&gr.id))
+                    .cloned()
+                    .unwrap_or_default();
+                (
+                    "deadlocked",
+                    format!("in a wait-for cycle with goroutines {cyc:?}"),
+                )
+            } else if behind_stuck.contains(&gr.id) {
+                let hs: Vec<u64> = holders
+                    .get(&gr.id)
+                    .map(|h| h.iter().map(|h| h.id).collect())
+                    .unwrap_or_default();
+                (
+                    "leaked",
+                    format!("waits on a lock held by goroutines that can never run again: {hs:?}"),
+                )
+            } else if leaked_set.contains(&gr.id) {
+                (
+                    "leaked",
+                    "nothing that could wake it is reachable from a goroutine that can run"
+                        .to_string(),
+                )
+            } else if blocked.contains_key(&gr.id) {
+                (
+                    "blocked",
+                    "blocked, but a goroutine that can run still reaches what it waits on"
+                        .to_string(),
+                )
+            } else {
+                (
+                    "live",
+                    gr_by_id
+                        .get(&gr.id)
+                        .map(|g| g.status.clone())
+                        .unwrap_or_default(),
+                )
+            };
+            verdicts.push(Verdict {
+                id: gr.id,
+                verdict: verdict.into(),
+                waiting_on: w,
+                holders: holders.remove(&gr.id).unwrap_or_default(),
+                reason,
+            });
+        }
+        Ok(DeadlockReport {
+            cycles,
+            leaked,
+            global_deadlock,
+            goroutines: verdicts,
+            leak_check_error,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_cycles_and_ignores_chains() {
+        let mut e = HashMap::new();
+        e.insert(7, vec![9]);
+        e.insert(9, vec![7]);
+        e.insert(11, vec![7]);
+        e.insert(12, vec![12]);
+        e.insert(13, vec![]);
+        assert_eq!(cycles(&e), vec![vec![7, 9], vec![12]]);
+    }
+}
