@@ -229,7 +229,7 @@ impl Session {
                     .into_iter()
                     .find_map(|(fv, frame)| {
                         let (unlock, targets) = self.defer_unlock_targets(fv)?;
-                        targets.contains(&obj).then(|| (unlock, frame))
+                        targets.contains(&obj).then_some((unlock, frame))
                     });
                 if let Some((unlock, frame)) = hit {
                     let at = frame.map(|pf| self.frame_desc(&pf)).unwrap_or_default();

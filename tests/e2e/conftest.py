@@ -197,6 +197,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_BuildOrder(), "goroscope-build-order")
 
 
+# Lines the tests want printed at the end of the run (e.g. what the caddy
+# test found), whether they passed or not.
+SUMMARY_LINES: list[str] = []
+
 _VERSION_IN_ID = re.compile(r"\[(\d+\.\d+(?:\.\d+)?(?:(?:rc|beta)\d+)?)[-\]]")
 _SECONDS_PER_VERSION: dict[str, float] = {}
 
@@ -208,6 +212,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if SUMMARY_LINES:
+        terminalreporter.write_sep("-", "e2e notes")
+        for line in SUMMARY_LINES:
+            terminalreporter.write_line(line)
     if not _SECONDS_PER_VERSION:
         return
     terminalreporter.write_sep("-", "e2e time per Go release (setup + call + teardown, builds included)")
@@ -495,6 +503,7 @@ class GoEnv:
         self._memo: dict[object, object] = {}
         self._owned: dict[str, list[Path]] = {}  # build id -> scratch files/dirs
         self._known: dict[str, Build] = {}
+        self._lru: list[str] = []  # non-default build ids, least recently used first
 
     # -- toolchain --------------------------------------------------------
     @property
@@ -594,31 +603,35 @@ class GoEnv:
 
     # -- lifetime of variants ------------------------------------------------
     def activate(self, b: Build) -> None:
-        """Starting a non-default build releases every other non-default
-        build (processes killed, cores and scratch files deleted, memos
-        dropped); defaults stay until the release is done."""
+        """Starting a non-default build releases the least recently used
+        other non-default builds (processes killed, cores and scratch files
+        deleted, memos dropped) beyond LIVE_VARIANTS; defaults stay until
+        the release is done. Serially, tests run build by build, so one
+        variant at a time is enough. Under pytest-xdist the tests of a build
+        are spread over the workers (--dist loadgroup has no effect with
+        pytest 9 and xdist <= 3.8), so each worker keeps a few."""
         b = self.as_build(b)
         if b.is_default:
             return
+        if b.id in self._lru:
+            self._lru.remove(b.id)
+        self._lru.append(b.id)
+        keep = 1 if not os.environ.get("PYTEST_XDIST_WORKER") else 3
+        while len(self._lru) > keep:
+            self._release_build(self._lru.pop(0))
+
+    def _release_build(self, bid: str) -> None:
         for cache in (self._running, self._crashes):
-            for key in list(cache):
-                obj = cache[key]
-                ob = getattr(obj, "build", None)
-                if key != b.id and ob is not None and not ob.is_default:
-                    self._release(obj)
-                    del cache[key]
-        for bid in [k for k in self._owned if k != b.id and not self._is_default_id(bid=k)]:
-            for path in self._owned.pop(bid):
-                self._delete(path)
-        for key in [k for k in self._memo if len(k) > 1 and k[1] != b.id and not self._is_default_id(bid=k[1])]:
+            obj = cache.pop(bid, None)
+            if obj is not None:
+                self._release(obj)
+        for path in self._owned.pop(bid, []):
+            self._delete(path)
+        for key in [k for k in self._memo if len(k) > 1 and k[1] == bid]:
             obj = self._memo.pop(key)
             for o in obj if isinstance(obj, tuple) else (obj,):
                 if isinstance(o, RunningExample):
                     self._release(o)
-
-    def _is_default_id(self, *, bid: str) -> bool:
-        b = self._known.get(bid)
-        return b is None or b.is_default
 
     @staticmethod
     def _delete(path: Path) -> None:
