@@ -133,6 +133,11 @@ pub struct BlockedObject {
     pub waiters: Vec<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chan: Option<crate::analysis::waits::ChanState>,
+    /// Channels: goroutines queued to receive and to send.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub receivers: Vec<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub senders: Vec<u64>,
 }
 
 /// One goroutine in `blocking`.
@@ -328,6 +333,8 @@ fn blocking(s: &Session, system: bool) -> Result<Outcome> {
                     addr: key_addr,
                     waiters: vec![gr.id],
                     chan: w.chan.clone(),
+                    receivers: Vec::new(),
+                    senders: Vec::new(),
                 }),
             }
         }
@@ -337,8 +344,14 @@ fn blocking(s: &Session, system: bool) -> Result<Outcome> {
             waiting_on: w,
         });
     }
-    for o in objects.iter_mut().filter(|o| o.addr == u64::MAX) {
-        o.addr = 0;
+    for o in objects.iter_mut() {
+        if o.addr == u64::MAX {
+            o.addr = 0;
+        } else if o.chan.is_some() {
+            let q = s.chan_queues(o.addr, &by_addr);
+            o.receivers = q.recv_ids.clone();
+            o.senders = q.send_ids.clone();
+        }
     }
     objects.sort_by_key(|o| std::cmp::Reverse(o.waiters.len()));
     Ok(Outcome {
@@ -542,8 +555,8 @@ fn blocking_text(r: &BlockingReport) -> String {
                 c.len,
                 c.cap,
                 if c.closed { ", closed" } else { "" },
-                c.recv_waiters,
-                c.send_waiters
+                o.receivers,
+                o.senders
             ));
         }
         out.push('\n');

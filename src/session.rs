@@ -18,6 +18,9 @@ use crate::unwind::SymCache;
 /// Rendered frames keyed by physical (pc, trap).
 pub type FrameCache = std::sync::Mutex<HashMap<(u64, bool), Arc<[crate::report::Frame]>>>;
 
+/// Decoded channels keyed by address.
+pub type ChanCache = std::sync::Mutex<HashMap<u64, Arc<crate::analysis::waits::ChanQueues>>>;
+
 /// How to reach the target.
 #[derive(Debug, Clone)]
 pub enum TargetSpec {
@@ -32,6 +35,8 @@ pub struct Session {
     pub sym: SymCache,
     /// Frames rendered per physical (pc, trap), shared across goroutines.
     pub frame_cache: FrameCache,
+    /// Channel states decoded at this stop, by hchan address.
+    pub chan_cache: ChanCache,
     pub threads: Vec<OsThread>,
     pub ms: Vec<M>,
     /// Every g in `runtime.allgs` at this stop (dead ones included), or the
@@ -116,6 +121,7 @@ impl Session {
             rt,
             sym: SymCache::default(),
             frame_cache: Default::default(),
+            chan_cache: Default::default(),
             threads,
             ms,
             gs,

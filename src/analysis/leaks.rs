@@ -235,6 +235,19 @@ pub fn leaked(
         rooted.insert(g.goid);
         scan_stack(&mut m, g);
     }
+    // Stacks by address, to tell whose stack a stack-allocated object is on.
+    let mut stacks: Vec<(u64, u64, u64)> = roots
+        .iter()
+        .copied()
+        .chain(blocked.values().map(|(g, _)| *g))
+        .map(|g| (g.stack_lo, g.stack_hi, g.goid))
+        .collect();
+    stacks.sort_unstable();
+    let stack_owner = |o: u64| -> Option<u64> {
+        let i = stacks.partition_point(|&(lo, _, _)| lo <= o);
+        let &(lo, hi, id) = stacks.get(i.checked_sub(1)?)?;
+        (o >= lo && o < hi).then_some(id)
+    };
     // Data and bss bounds: waiting on a global object means reachable.
     let globals = [
         (field("data")?, field("edata")?),
@@ -255,7 +268,7 @@ pub fn leaked(
                     || heap
                         .object_of(o)
                         .is_some_and(|(base, _, _)| m.marked.contains(&base))
-                    || roots_stack_holds(&rooted, blocked, roots, o)
+                    || stack_owner(o).is_some_and(|id| rooted.contains(&id))
             });
             if reachable {
                 rooted.insert(*id);
@@ -272,19 +285,4 @@ pub fn leaked(
         .filter(|id| !rooted.contains(id))
         .copied()
         .collect())
-}
-
-/// Whether `o` lives on the stack of a goroutine that may run (a stack
-/// object such as a WaitGroup declared in a live function).
-fn roots_stack_holds(
-    rooted: &HashSet<u64>,
-    blocked: &HashMap<u64, (&G, Vec<u64>)>,
-    roots: &[&G],
-    o: u64,
-) -> bool {
-    let on = |g: &G| o >= g.stack_lo && o < g.stack_hi;
-    roots.iter().any(|g| on(g))
-        || blocked
-            .iter()
-            .any(|(id, (g, _))| rooted.contains(id) && on(g))
 }

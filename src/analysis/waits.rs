@@ -3,7 +3,8 @@
 //! on, the sync.Cond notify list, the network fd, with the object named as
 //! a Go expression where a global holds it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -11,8 +12,8 @@ use crate::goruntime::goroutine::{status, G};
 use crate::report::Goroutine;
 use crate::session::Session;
 
-/// Bound on sudog lists and stack words examined.
-const MAX_SUDOGS: usize = 4096;
+/// Bound on sudog lists (a channel may have every goroutine queued).
+const MAX_SUDOGS: usize = 50_000_000;
 const MAX_STACK_SCAN: u64 = 256 * 1024;
 
 /// The object a goroutine waits on.
@@ -52,9 +53,20 @@ pub struct ChanState {
     pub len: u64,
     pub cap: u64,
     pub closed: bool,
-    /// Goroutines queued to receive / send.
-    pub recv_waiters: Vec<u64>,
-    pub send_waiters: Vec<u64>,
+    /// How many goroutines are queued to receive / send (the ids are in
+    /// `blocking`'s per-object lists: per goroutine they would repeat).
+    pub receivers: usize,
+    pub senders: usize,
+}
+
+/// A channel decoded once per stop: its state, the sudogs queued to
+/// receive (to tell a select case's direction) and the queued goroutines.
+#[derive(Debug)]
+pub struct ChanQueues {
+    pub state: ChanState,
+    pub recv_sudogs: HashSet<u64>,
+    pub recv_ids: Vec<u64>,
+    pub send_ids: Vec<u64>,
 }
 
 impl Session {
@@ -76,12 +88,11 @@ impl Session {
     }
 
     /// The goroutine ids queued on a waitq (sudogs linked through next).
-    fn waitq_goids(&self, q: u64, by_addr: &HashMap<u64, u64>) -> (Vec<u64>, Vec<u64>) {
-        let (mut ids, mut sudogs) = (Vec::new(), Vec::new());
+    fn waitq_goids(&self, q: u64, by_addr: &HashMap<u64, u64>) -> (Vec<u64>, HashSet<u64>) {
+        let (mut ids, mut sudogs) = (Vec::new(), HashSet::new());
         let next = self.field("runtime.sudog", "next").unwrap_or(8);
         let mut cur = self.u64_at(q).unwrap_or(0);
-        while cur != 0 && sudogs.len() < MAX_SUDOGS && !sudogs.contains(&cur) {
-            sudogs.push(cur);
+        while cur != 0 && sudogs.len() < MAX_SUDOGS && sudogs.insert(cur) {
             if let Some(g) = self.u64_at(cur) {
                 if let Some(id) = by_addr.get(&g) {
                     ids.push(*id);
@@ -92,7 +103,20 @@ impl Session {
         (ids, sudogs)
     }
 
-    fn chan_state(&self, c: u64, by_addr: &HashMap<u64, u64>) -> (ChanState, Vec<u64>, Vec<u64>) {
+    /// A channel's state and the sudogs queued to receive, computed once
+    /// per channel per stop (thousands may wait on one channel).
+    pub fn chan_queues(&self, c: u64, by_addr: &HashMap<u64, u64>) -> Arc<ChanQueues> {
+        if let Some(v) = self.chan_cache.lock().ok().and_then(|m| m.get(&c).cloned()) {
+            return v;
+        }
+        let v = Arc::new(self.chan_state(c, by_addr));
+        if let Ok(mut m) = self.chan_cache.lock() {
+            m.insert(c, v.clone());
+        }
+        v
+    }
+
+    fn chan_state(&self, c: u64, by_addr: &HashMap<u64, u64>) -> ChanQueues {
         let f = |p: &str| {
             self.field("runtime.hchan", p)
                 .and_then(|o| self.u64_at(c + o))
@@ -106,21 +130,22 @@ impl Session {
             .field("runtime.hchan", "recvq")
             .map(|o| self.waitq_goids(c + o, by_addr))
             .unwrap_or_default();
-        let (send_ids, send_sudogs) = self
+        let (send_ids, _) = self
             .field("runtime.hchan", "sendq")
             .map(|o| self.waitq_goids(c + o, by_addr))
             .unwrap_or_default();
-        (
-            ChanState {
+        ChanQueues {
+            state: ChanState {
                 len: f("qcount"),
                 cap: f("dataqsiz"),
                 closed: closed != 0,
-                recv_waiters: recv_ids,
-                send_waiters: send_ids,
+                receivers: recv_ids.len(),
+                senders: send_ids.len(),
             },
             recv_sudogs,
-            send_sudogs,
-        )
+            recv_ids,
+            send_ids,
+        }
     }
 
     /// Words of the used part of a goroutine's stack.
@@ -299,7 +324,8 @@ impl Session {
         while cur != 0 && seen.len() < MAX_SUDOGS && !seen.contains(&cur) {
             seen.push(cur);
             if let Some(c) = self.sudog_ptr(cur, "c").filter(|&c| c != 0) {
-                let (state, recv_sudogs, _) = self.chan_state(c, by_addr);
+                let cached = self.chan_queues(c, by_addr);
+                let (state, recv_sudogs) = (&cached.state, &cached.recv_sudogs);
                 let dir = if recv_sudogs.contains(&cur) || reason == "chan receive" {
                     "receive"
                 } else {
@@ -312,7 +338,7 @@ impl Session {
                     addr: c,
                 });
                 if first.is_none() {
-                    first = Some((c, state, name));
+                    first = Some((c, state.clone(), name));
                 }
             }
             cur = self.u64_at(cur + waitlink).unwrap_or(0);
