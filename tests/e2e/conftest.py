@@ -605,9 +605,9 @@ class GoEnv:
     def activate(self, b: Build) -> None:
         """Starting a non-default build releases the least recently used
         other non-default builds (processes killed, cores and scratch files
-        deleted, memos dropped) beyond LIVE_VARIANTS; defaults stay until
-        the release is done. Serially, tests run build by build, so one
-        variant at a time is enough. Under pytest-xdist the tests of a build
+        deleted, memos dropped): one variant is kept (three under
+        pytest-xdist); defaults stay until the release is done. Serially,
+        tests run build by build, so one variant at a time is enough. Under pytest-xdist the tests of a build
         are spread over the workers (--dist loadgroup has no effect with
         pytest 9 and xdist <= 3.8), so each worker keeps a few."""
         b = self.as_build(b)

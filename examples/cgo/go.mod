@@ -1,0 +1,3 @@
+module goroscope.example/cgo
+
+go 1.21
