@@ -37,6 +37,9 @@ pub struct Session {
     pub frame_cache: FrameCache,
     /// Channel states decoded at this stop, by hchan address.
     pub chan_cache: ChanCache,
+    /// Pointer values held by package-level variables → the slot holding
+    /// them (built on first use).
+    pub global_ptrs: std::sync::OnceLock<HashMap<u64, u64>>,
     pub threads: Vec<OsThread>,
     pub ms: Vec<M>,
     /// Every g in `runtime.allgs` at this stop (dead ones included), or the
@@ -122,6 +125,7 @@ impl Session {
             sym: SymCache::default(),
             frame_cache: Default::default(),
             chan_cache: Default::default(),
+            global_ptrs: Default::default(),
             threads,
             ms,
             gs,

@@ -368,10 +368,49 @@ impl Session {
         })
     }
 
+    /// A global (with field path) whose value points at `addr`: the name
+    /// of a channel, map or `*sync.Cond` that a package-level variable holds.
+    fn global_pointing_at(&self, addr: u64) -> Option<String> {
+        let map = self.global_ptrs.get_or_init(|| {
+            let mut m = HashMap::new();
+            for (_, start, size) in self.rt.exe.data_symbols() {
+                let start = start + self.rt.bias;
+                if size > 1 << 20 {
+                    continue;
+                }
+                let mut buf = vec![0u8; size as usize];
+                if self.target.read_exact(start, &mut buf).is_err() {
+                    continue;
+                }
+                for (i, c) in buf.chunks_exact(8).enumerate() {
+                    let v = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+                    if v != 0 {
+                        m.entry(v).or_insert(start + i as u64 * 8);
+                    }
+                }
+            }
+            m
+        });
+        let slot = *map.get(&addr)?;
+        Some(self.name_global(slot, "*"))
+    }
+
     /// A Go expression for the object at `addr`: the global that holds it,
     /// with the field path when DWARF describes the global's type, else
-    /// `symbol+0xOFF`; otherwise its type and address.
+    /// `symbol+0xOFF`; the global that points at it; otherwise its type and
+    /// address.
     pub fn name_object(&self, addr: u64, ty: &str) -> String {
+        if self.rt.global_at(addr).is_some() {
+            return self.name_global(addr, ty);
+        }
+        if let Some(n) = self.global_pointing_at(addr) {
+            return n;
+        }
+        format!("{ty} {addr:#x}")
+    }
+
+    /// Names an address inside a package-level variable.
+    fn name_global(&self, addr: u64, ty: &str) -> String {
         if let Some((sym, base)) = self.rt.global_at(addr) {
             let mut name = sym.clone();
             let mut off = addr - base;
@@ -380,7 +419,12 @@ impl Session {
             for _ in 0..16 {
                 let Some(t) = cur_ty.clone() else { break };
                 // Reached the object itself (a sync.Mutex inside a struct).
-                if off == 0 && (t == ty || t.starts_with("chan ") || t.starts_with('*')) {
+                if off == 0
+                    && (t == ty
+                        || t.starts_with("chan ")
+                        || t.starts_with('*')
+                        || t.starts_with("map["))
+                {
                     break;
                 }
                 let names = self.rt.layouts.member_names(&t);
