@@ -91,7 +91,7 @@ pub fn executable_from_core(core: &CoreFile, recorded: &Path) -> Result<Executab
         let at = vaddr.wrapping_add(bias);
         let src = core.core_bytes(at, filesz as usize).ok_or_else(|| {
             missing(format!(
-                "the core does not hold its segment at {at:#x} ({filesz} bytes; kernel cores leave file-backed text out, gcore keeps it)"
+                "the core does not hold its segment at {at:#x} ({filesz} bytes): cores leave unmodified file-backed mappings out unless /proc/PID/coredump_filter includes them (echo 0x3f > /proc/PID/coredump_filter before gcore or the crash)"
             ))
         })?;
         image[off as usize..(off + filesz) as usize].copy_from_slice(src);

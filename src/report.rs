@@ -363,18 +363,24 @@ impl Session {
         if !(rsp >= gs.stack_lo && rsp < gs.stack_hi) {
             return None;
         }
-        let restorer = self.rt.symbol("runtime.sigreturn__sigaction").ok()?;
+        // The kernel's rt_sigframe holds a ucontext whose uc_stack is the
+        // sigaltstack Go installed: the gsignal stack itself. That
+        // signature finds it whichever restorer (Go's or libc's) is used.
         let len = (gs.stack_hi - rsp) as usize;
         let mut buf = vec![0u8; len.min(64 * 1024)];
         let n = self.target.read_partial(rsp, &mut buf).ok()?;
-        let words = buf[..n]
+        let words: Vec<u64> = buf[..n]
             .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])));
-        for (i, w) in words.enumerate() {
-            if w != restorer {
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect();
+        let size = gs.stack_hi - gs.stack_lo;
+        for i in 2..words.len().saturating_sub(3) {
+            // ucontext: uc_flags, uc_link, uc_stack{ss_sp, ss_flags, ss_size}, mcontext.
+            if words[i] != gs.stack_lo || words[i + 2] != size {
                 continue;
             }
-            let gregs = rsp + i as u64 * 8 + 8 + 40;
+            let ucontext = rsp + (i as u64 - 2) * 8;
+            let gregs = ucontext + 40;
             let sp = self.target.read_u64(gregs + 15 * 8).ok()?;
             let pc = self.target.read_u64(gregs + 16 * 8).ok()?;
             if sp >= g.stack_lo && sp < g.stack_hi {

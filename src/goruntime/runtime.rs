@@ -178,7 +178,9 @@ impl GoRuntime {
                 ))
             })
         };
-        let dwarf = DwarfTypes::load(&exe, keep_type)?;
+        // DWARF without the runtime's types (C objects' DWARF kept by an
+        // external link with -w) counts as none.
+        let dwarf = DwarfTypes::load(&exe, keep_type)?.filter(|t| t.get("runtime.g").is_some());
         let has_dwarf = dwarf.is_some();
         let mut layouts = match dwarf {
             Some(types) => Layouts::new(Box::new(types)),
