@@ -4,14 +4,19 @@
 The fuzzer finds its way much faster from a valid core-note sequence and a
 valid pclntab than from nothing. Run from anywhere: python3 fuzz/seeds.py
 """
+
 import os
 import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def _pad(b):
+    return b + b"\0" * (-len(b) % 4)
+
+
 def note(ty, desc, name=b"CORE\0"):
-    pad = lambda b: b + b"\0" * (-len(b) % 4)
+    pad = _pad
     return struct.pack("<III", len(name), len(desc), ty) + pad(name) + pad(desc)
 
 
@@ -91,8 +96,15 @@ def pclntab():
     placed in the input itself (the target serves the input as gofunc)."""
     funcs = [
         ("main.main", 0x00, [(0, 4), (8, 0x3C)], [(0, 0x40)], [(10, 0x10), (11, 0x30)], [], []),
-        ("main.helper", 0x40, [(0, 8), (0x18, 0x58)], [(1, 0x60)], [(21, 0x20), (30, 0x40)],
-         [None, None, [(-1, 0x10), (0, 0x10), (1, 0x10), (-1, 0x30)]], [0xFFFFFFFF] * 3 + ["INL"]),
+        (
+            "main.helper",
+            0x40,
+            [(0, 8), (0x18, 0x58)],
+            [(1, 0x60)],
+            [(21, 0x20), (30, 0x40)],
+            [None, None, [(-1, 0x10), (0, 0x10), (1, 0x10), (-1, 0x30)]],
+            [0xFFFFFFFF] * 3 + ["INL"],
+        ),
         ("runtime.goexit", 0xA0, [(0, 1), (0x100, 0x1F)], [(0, 0x20)], [(301, 0x20)], [], []),
     ]
     names, name_offs = bytearray(), []

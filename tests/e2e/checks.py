@@ -38,12 +38,7 @@ def _skips(r: RunningExample) -> dict[int, str]:
 
 
 def _context(r: RunningExample, res: ToolResult, saved: Path) -> str:
-    return (
-        f"\n\nexample {r.name}, go {r.version}, pid {r.pid}\n"
-        f"Go's dump: {r.stacks_path}\n"
-        f"tool output: {saved}\n"
-        f"$ {res.cmd}"
-    )
+    return f"\n\nexample {r.name}, go {r.version}, pid {r.pid}\nGo's dump: {r.stacks_path}\ntool output: {saved}\n$ {res.cmd}"
 
 
 def check_bt_against_dump(r: RunningExample, res: ToolResult, saved: Path, what: str) -> None:
@@ -51,8 +46,7 @@ def check_bt_against_dump(r: RunningExample, res: ToolResult, saved: Path, what:
     actual = parse_traceback(res.stdout)
     if not actual:
         pytest.fail(
-            f"{what}: no goroutine blocks ('goroutine N [status]:') in goroscope's output{_context(r, res, saved)}\n"
-            f"--- stdout (head) ---\n{res.stdout[:3000]}",
+            f"{what}: no goroutine blocks ('goroutine N [status]:') in goroscope's output{_context(r, res, saved)}\n--- stdout (head) ---\n{res.stdout[:3000]}",
             pytrace=False,
         )
     bad = [g for g in actual if g.unknown_lines]

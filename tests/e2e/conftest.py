@@ -131,11 +131,7 @@ def _marker_filter(metafunc: pytest.Metafunc, builds: list[Build]) -> list[Build
     ex = m.kwargs.get("examples")
     vs = m.kwargs.get("variants")
     nvs = m.kwargs.get("not_variants") or ()
-    return [
-        b
-        for b in builds
-        if (ex is None or b.example in ex) and (vs is None or b.variant.id in vs) and b.variant.id not in nvs
-    ]
+    return [b for b in builds if (ex is None or b.example in ex) and (vs is None or b.variant.id in vs) and b.variant.id not in nvs]
 
 
 # ---------------------------------------------------------------------------
@@ -341,8 +337,7 @@ def run_goroscope(*args: str, timeout: float = TOOL_TIMEOUT, save_to: Optional[P
     exe = goroscope_path()
     if not exe.is_file():
         pytest.fail(
-            f"goroscope binary not found at {exe}; build it with `cargo build --release` "
-            f"(scripts/test does) or point GOROSCOPE_BIN at it",
+            f"goroscope binary not found at {exe}; build it with `cargo build --release` (scripts/test does) or point GOROSCOPE_BIN at it",
             pytrace=False,
         )
     argv = [str(exe), *args]
@@ -708,16 +703,12 @@ class GoEnv:
             if proc.poll() is not None:
                 self._stop(proc)
                 raise HarnessError(
-                    f"{what} exited with {proc.returncode} before printing 'ready pid=N'\n"
-                    f"stdout:\n{_tail(out_path)}\nstderr:\n{_tail(err_path)}"
+                    f"{what} exited with {proc.returncode} before printing 'ready pid=N'\nstdout:\n{_tail(out_path)}\nstderr:\n{_tail(err_path)}"
                 )
             time.sleep(0.05)
         if pid is None:
             self._stop(proc)
-            raise HarnessError(
-                f"{what} printed no 'ready pid=N' line within {READY_TIMEOUT:.0f}s\n"
-                f"stdout:\n{_tail(out_path)}\nstderr:\n{_tail(err_path)}"
-            )
+            raise HarnessError(f"{what} printed no 'ready pid=N' line within {READY_TIMEOUT:.0f}s\nstdout:\n{_tail(out_path)}\nstderr:\n{_tail(err_path)}")
         if pid != proc.pid:
             self._stop(proc)
             raise HarnessError(f"{what}: ready line says pid={pid} but the process is {proc.pid}")
@@ -800,7 +791,15 @@ class GoEnv:
         what = f"example {b.describe()} (go {self.version})"
         if pattern.startswith("|"):
             return CrashRun(
-                name, self.version, exe, rundir, 0, 0, "", [], None,
+                name,
+                self.version,
+                exe,
+                rundir,
+                0,
+                0,
+                "",
+                [],
+                None,
                 skip_reason=(
                     f"kernel.core_pattern pipes cores to a program ({pattern!r}); crash-core tests need a plain "
                     f"file pattern, e.g. `echo core > /proc/sys/kernel/core_pattern` (as root, outside containers)"
@@ -826,10 +825,7 @@ class GoEnv:
             rc = proc.wait(timeout=CRASH_TIMEOUT)
         except subprocess.TimeoutExpired:
             self._stop(proc)
-            raise HarnessError(
-                f"{what} did not crash within {CRASH_TIMEOUT:.0f}s\n"
-                f"stdout:\n{_tail(out_path)}\nstderr:\n{_tail(err_path)}"
-            )
+            raise HarnessError(f"{what} did not crash within {CRASH_TIMEOUT:.0f}s\nstdout:\n{_tail(out_path)}\nstderr:\n{_tail(err_path)}")
         _kill_group(proc.pid)
         stderr = err_path.read_text(errors="replace")
         core = find_core_file(rundir, proc.pid, exe)
@@ -837,10 +833,7 @@ class GoEnv:
             self._cores.append(core)
         error = None
         if rc != -signal.SIGABRT:
-            error = (
-                f"{what} with GOTRACEBACK=crash exited with {rc}, expected death by SIGABRT "
-                f"(-{int(signal.SIGABRT)})\nstderr:\n{stderr[-4000:]}"
-            )
+            error = f"{what} with GOTRACEBACK=crash exited with {rc}, expected death by SIGABRT (-{int(signal.SIGABRT)})\nstderr:\n{stderr[-4000:]}"
         elif core is None:
             limit = resource.getrlimit(resource.RLIMIT_CORE)
             error = (
@@ -901,8 +894,7 @@ def goroscope() -> Path:
     exe = goroscope_path()
     if not exe.is_file():
         pytest.fail(
-            f"goroscope binary not found at {exe}; build it with `cargo build --release` "
-            f"(scripts/test does) or set GOROSCOPE_BIN",
+            f"goroscope binary not found at {exe}; build it with `cargo build --release` (scripts/test does) or set GOROSCOPE_BIN",
             pytrace=False,
         )
     return exe

@@ -79,9 +79,7 @@ def compare_shapes(
     ]
     if not only_b and not only_v:
         return True, "\n".join(lines)
-    lines.append(
-        f"{sum(only_b.values())} goroutine shape(s) only in the {base_name}, {sum(only_v.values())} only in the {variant_name}"
-    )
+    lines.append(f"{sum(only_b.values())} goroutine shape(s) only in the {base_name}, {sum(only_v.values())} only in the {variant_name}")
     for title, diff in ((f"only in the {base_name}", only_b), (f"only in the {variant_name}", only_v)):
         for s, n in sorted(diff.items(), key=lambda kv: repr(kv[0])):
             lines.append(f"\n--- {title} (x{n}):\n{render(s)}")

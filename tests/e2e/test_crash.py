@@ -41,8 +41,7 @@ def test_crash_info(crashed: CrashRun):
         problems.append(f"does not mention the crashing goroutine {gid} (on a line that says 'goroutine')")
     if problems:
         pytest.fail(
-            "goroscope info on the crash core " + "; ".join(problems) + f"\n{res.describe()}\n"
-            f"--- runtime's crash output (head) ---\n{crashed.stderr[:1500]}",
+            "goroscope info on the crash core " + "; ".join(problems) + f"\n{res.describe()}\n--- runtime's crash output (head) ---\n{crashed.stderr[:1500]}",
             pytrace=False,
         )
 
@@ -50,9 +49,7 @@ def test_crash_info(crashed: CrashRun):
 def test_crash_bt(crashed: CrashRun):
     core = crashed.require_core()
     saved = crashed.rundir / "goroscope-bt.txt"
-    res = run_goroscope(
-        "bt", "--all", "--system", "--runtime-frames", "--core", str(core), "--exe", str(crashed.exe), save_to=saved
-    )
+    res = run_goroscope("bt", "--all", "--system", "--runtime-frames", "--core", str(core), "--exe", str(crashed.exe), save_to=saved)
     assert_ok(res)
     actual = parse_traceback(res.stdout)
     if not actual:
@@ -73,8 +70,7 @@ def test_crash_bt(crashed: CrashRun):
     )
     if not cmp.ok or not cmp.compared:
         pytest.fail(
-            (cmp.report or "no goroutine was compared")
-            + f"\n\nexample {crashed.name}, go {crashed.version}\nruntime's output: {crashed.rundir / 'stderr'}\n"
+            (cmp.report or "no goroutine was compared") + f"\n\nexample {crashed.name}, go {crashed.version}\nruntime's output: {crashed.rundir / 'stderr'}\n"
             f"tool output: {saved}\n$ {res.cmd}",
             pytrace=False,
         )

@@ -54,14 +54,18 @@ def test_gcore_bt_one(running: RunningExample):
         problems = compare_goroutine(expected, blocks[0])
         if problems:
             pytest.fail(
-                f"`bt {gid}` differs from Go's dump:\n  * " + "\n  * ".join(problems) + "\n" + diff_blocks(expected, blocks[0])
+                f"`bt {gid}` differs from Go's dump:\n  * "
+                + "\n  * ".join(problems)
+                + "\n"
+                + diff_blocks(expected, blocks[0])
                 + f"\n\nGo's dump: {running.stacks_path}\ntool output: {saved}",
                 pytrace=False,
             )
 
 
 @pytest.mark.parametrize(
-    "argv", [["goroutines"], ["goroutines", "--all"], ["goroutines", "--group"], ["goroutines", "--json", "--all"]],
+    "argv",
+    [["goroutines"], ["goroutines", "--all"], ["goroutines", "--group"], ["goroutines", "--json", "--all"]],
     ids=["plain", "all", "group", "json-all"],
 )
 def test_gcore_goroutines_views(running: RunningExample, argv: list[str]):

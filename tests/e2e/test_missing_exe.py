@@ -25,9 +25,7 @@ pytestmark = [pytest.mark.matrix, pytest.mark.missing_exe]
 
 
 @pytest.mark.builds(examples=("cms",), variants=("default", "stripped", "pie"))
-@pytest.mark.parametrize(
-    "argv", [["info"], ["goroutines"], ["goroutines", "--json"]], ids=["info", "goroutines", "goroutines-json"]
-)
+@pytest.mark.parametrize("argv", [["info"], ["goroutines"], ["goroutines", "--json"]], ids=["info", "goroutines", "goroutines-json"])
 def test_core_without_exe(goenv: GoEnv, example: Build, go_version: str, argv: list[str]):
     def make():
         """One core per build, shared by the three commands: the build is
@@ -91,8 +89,7 @@ def test_exe_of_another_build(goenv: GoEnv, running: RunningExample, example: Bu
     mine, theirs = elfinfo.read(running.exe), elfinfo.read(other)
     if set(mine.ids()) & set(theirs.ids()) or not mine.ids() or not theirs.ids():
         pytest.fail(
-            f"harness: the rebuilt binary does not have different build ids, the test cannot work:\n"
-            f"  {mine.describe()}\n  {theirs.describe()}",
+            f"harness: the rebuilt binary does not have different build ids, the test cannot work:\n  {mine.describe()}\n  {theirs.describe()}",
             pytrace=False,
         )
     res = run_goroscope(*argv, "--core", str(core), "--exe", str(other))

@@ -223,12 +223,7 @@ def test_parse_crash_output():
 
 
 def test_parse_labels_header_and_ancestors():
-    text = (
-        'goroutine 7 [select] {"job": "x"}:\n'
-        f"main.worker()\n\t{M}:10 +0x1\n"
-        "[originating from goroutine 1]:\n"
-        f"main.main(...)\n\t{M}:5 +0x2\n"
-    )
+    text = f'goroutine 7 [select] {{"job": "x"}}:\nmain.worker()\n\t{M}:10 +0x1\n[originating from goroutine 1]:\nmain.main(...)\n\t{M}:5 +0x2\n'
     (g,) = parse_traceback(text)
     assert g.labels == '{"job": "x"}' and g.status == "select"
     assert [f.function for f in g.frames] == ["main.worker"]
@@ -238,10 +233,10 @@ def test_parse_labels_header_and_ancestors():
 def test_parse_elided():
     lines = ["goroutine 20 [chan receive]:"]
     for i in range(50):
-        lines += [f"main.recurse(0x0?, 0x0?)", f"\t{M}:{27 if i == 0 else 29} +0x3c"]
+        lines += ["main.recurse(0x0?, 0x0?)", f"\t{M}:{27 if i == 0 else 29} +0x3c"]
     lines.append("...31 frames elided...")
-    for i in range(50):
-        lines += [f"main.recurse(0x0?, 0x0?)", f"\t{M}:29 +0x3c"]
+    for _ in range(50):
+        lines += ["main.recurse(0x0?, 0x0?)", f"\t{M}:29 +0x3c"]
     lines += ["created by main.main in goroutine 1", f"\t{M}:62 +0x1b6", ""]
     (g,) = parse_traceback("\n".join(lines))
     assert len(g.frames) == 100 and g.elided == 31 and g.elided_at == 50
@@ -357,10 +352,7 @@ def _json_g(gid, frames, status="waiting", reason="chan receive", created_by=Non
         "status": status,
         "wait_reason": reason,
         "wait_minutes": 0,
-        "frames": [
-            {"function": f, "file": file, "line": line, "pc": 4096 + i, "inlined": False, "wrapper": w}
-            for i, (f, file, line, w) in enumerate(frames)
-        ],
+        "frames": [{"function": f, "file": file, "line": line, "pc": 4096 + i, "inlined": False, "wrapper": w} for i, (f, file, line, w) in enumerate(frames)],
         "created_by": created_by,
     }
 
@@ -386,21 +378,31 @@ def test_goroutine_from_json_matches_go_dump():
 
 def test_goroutine_from_json_generic_wrapper_panic_and_main():
     by = gor(LEVEL1)
-    j = _json_g(19, [("runtime.gopark", f"{R}/proc.go", 1, False), ("main.waitFor[go.shape.int]", M, 21, False)],
-                created_by={"function": "main.main", "file": M, "line": 61, "goroutine": 1})
+    j = _json_g(
+        19,
+        [("runtime.gopark", f"{R}/proc.go", 1, False), ("main.waitFor[go.shape.int]", M, 21, False)],
+        created_by={"function": "main.main", "file": M, "line": 61, "goroutine": 1},
+    )
     assert compare_goroutine(by[19], goroutine_from_json(j, "go1.26.6")) == []
-    j = _json_g(24, [
-        ("runtime.gopark", f"{R}/proc.go", 1, False),
-        ("main.panicker.func2", M, 47, False),
-        ("runtime.gopanic", f"{R}/panic.go", 860, False),
-        ("main.panicker", M, 49, False),
-        ("main.main.gowrap7", M, 70, True),
-        ("runtime.goexit", f"{R}/asm_amd64.s", 1771, False),
-    ], created_by={"function": "main.main", "file": M, "line": 70, "goroutine": 1})
+    j = _json_g(
+        24,
+        [
+            ("runtime.gopark", f"{R}/proc.go", 1, False),
+            ("main.panicker.func2", M, 47, False),
+            ("runtime.gopanic", f"{R}/panic.go", 860, False),
+            ("main.panicker", M, 49, False),
+            ("main.main.gowrap7", M, 70, True),
+            ("runtime.goexit", f"{R}/asm_amd64.s", 1771, False),
+        ],
+        created_by={"function": "main.main", "file": M, "line": 70, "goroutine": 1},
+    )
     assert compare_goroutine(by[24], goroutine_from_json(j, "go1.26.6")) == []
     # goroutine 1: Go never prints a creator for it.
-    j = _json_g(1, [("runtime.gopark", f"{R}/proc.go", 1, False), ("main.main", M, 89, False), ("runtime.main", f"{R}/proc.go", 290, False)],
-                created_by={"function": "runtime.rt0_go", "file": "asm.s", "line": 1, "goroutine": 0})
+    j = _json_g(
+        1,
+        [("runtime.gopark", f"{R}/proc.go", 1, False), ("main.main", M, 89, False), ("runtime.main", f"{R}/proc.go", 290, False)],
+        created_by={"function": "runtime.rt0_go", "file": "asm.s", "line": 1, "goroutine": 0},
+    )
     assert compare_goroutine(by[1], goroutine_from_json(j, "go1.26.6")) == []
 
 
@@ -413,9 +415,16 @@ def test_goroutine_from_json_elides_like_go():
 
 
 def test_goroutine_from_json_system_goroutine_hidden_creator():
-    j = _json_g(2, [("runtime.gopark", f"{R}/proc.go", 462, False), ("runtime.forcegchelper", f"{R}/proc.go", 375, False),
-                    ("runtime.goexit", f"{R}/asm_amd64.s", 1771, False)], reason="force gc (idle)",
-                created_by={"function": "runtime.init.7", "file": f"{R}/proc.go", "line": 363, "goroutine": 1})
+    j = _json_g(
+        2,
+        [
+            ("runtime.gopark", f"{R}/proc.go", 462, False),
+            ("runtime.forcegchelper", f"{R}/proc.go", 375, False),
+            ("runtime.goexit", f"{R}/asm_amd64.s", 1771, False),
+        ],
+        reason="force gc (idle)",
+        created_by={"function": "runtime.init.7", "file": f"{R}/proc.go", "line": 363, "goroutine": 1},
+    )
     g = goroutine_from_json(j, "go1.26.6")
     assert [f.function for f in g.frames] == ["runtime.gopark", "runtime.forcegchelper", "runtime.goexit"]
     assert g.created_by is None
@@ -512,7 +521,9 @@ def test_compare_dumps_missing_extra_skip():
     stray = Goroutine(99, "sleep", [_fr("time.Sleep", 1, f"{R}/time.go")], created_by=Creator("main.main", M, 1, 1))
     act += [sysg, stray]
     cmp = compare_dumps(
-        exp, act, skip={5: "writer"},
+        exp,
+        act,
+        skip={5: "writer"},
         explain_extra=lambda g: "system" if looks_like_system_goroutine(g) else None,
     )
     assert not cmp.ok

@@ -26,8 +26,7 @@ def _check(base_res: ToolResult, var_res: ToolResult, base_desc: str, var_desc: 
     var_gs, why = parse_goroutines(var_res)
     if var_gs is None:
         pytest.fail(
-            f"goroutines --json on the {var_desc} core failed ({why}):\n"
-            f"{var_res.describe()}",
+            f"goroutines --json on the {var_desc} core failed ({why}):\n{var_res.describe()}",
             pytrace=False,
         )
     base_gs, why = parse_goroutines(base_res)
@@ -40,8 +39,7 @@ def _check(base_res: ToolResult, var_res: ToolResult, base_desc: str, var_desc: 
     ok, report = compare_shapes(base_gs, var_gs, ignore=ignore, base_name=f"default build ({base_desc})", variant_name=var_desc)
     if not ok:
         pytest.fail(
-            f"goroutine shapes of {var_desc} differ from the default build's:\n{report}\n\n"
-            f"variant output: {saved}\n$ {var_res.cmd}\n$ {base_res.cmd}",
+            f"goroutine shapes of {var_desc} differ from the default build's:\n{report}\n\nvariant output: {saved}\n$ {var_res.cmd}\n$ {base_res.cmd}",
             pytrace=False,
         )
 

@@ -319,7 +319,7 @@ def by_id(goroutines: Iterable[Goroutine]) -> dict[int, Goroutine]:
 
 
 def parse_go_version(v: str) -> tuple[int, ...]:
-    """"go1.26.6" / "1.26.6" / "go1.23rc1" -> (1, 26, 6) / (1, 23)."""
+    """ "go1.26.6" / "1.26.6" / "go1.23rc1" -> (1, 26, 6) / (1, 23)."""
     m = re.match(r"^(?:go)?(\d+)\.(\d+)(?:\.(\d+))?", v.strip())
     if not m:
         raise ValueError(f"not a Go version: {v!r}")
@@ -535,12 +535,7 @@ def compare_goroutine(expected: Goroutine, actual: Goroutine) -> list[str]:
 
     ec, ac = expected.created_by, actual.created_by
     if (ec is None) != (ac is None):
-        problems.append(
-            "created by: expected "
-            + (repr(ec.render()) if ec else "none")
-            + ", got "
-            + (repr(ac.render()) if ac else "none")
-        )
+        problems.append("created by: expected " + (repr(ec.render()) if ec else "none") + ", got " + (repr(ac.render()) if ac else "none"))
     elif ec and ac and ec.key() != ac.key():
         problems.append(f"created by: expected {ec.render()!r}, got {ac.render()!r}")
     return problems
@@ -549,9 +544,7 @@ def compare_goroutine(expected: Goroutine, actual: Goroutine) -> list[str]:
 def diff_blocks(expected: Goroutine, actual: Optional[Goroutine]) -> str:
     e = expected.render().splitlines()
     a = actual.render().splitlines() if actual else []
-    return "\n".join(
-        difflib.unified_diff(e, a, fromfile="expected (Go runtime)", tofile="actual (goroscope)", lineterm="", n=3)
-    )
+    return "\n".join(difflib.unified_diff(e, a, fromfile="expected (Go runtime)", tofile="actual (goroscope)", lineterm="", n=3))
 
 
 @dataclasses.dataclass
@@ -624,8 +617,7 @@ def compare_dumps(
         if title:
             lines.append(title)
         lines.append(
-            f"compared {len(compared)} goroutines: {len(problems)} differ, {len(missing)} missing in tool output, "
-            f"{len(extra)} unexpected in tool output"
+            f"compared {len(compared)} goroutines: {len(problems)} differ, {len(missing)} missing in tool output, {len(extra)} unexpected in tool output"
         )
         for gid in missing:
             lines.append(f"\n--- goroutine {gid}: missing from tool output; Go printed:\n{exp[gid].render()}")

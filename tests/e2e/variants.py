@@ -134,7 +134,7 @@ class Build:
     def describe(self) -> str:
         what = self.variant.description
         if self.needs_cgo and not self.variant.cgo:
-            what += " (CGO_ENABLED=1: the example imports \"C\")"
+            what += ' (CGO_ENABLED=1: the example imports "C")'
         return f"{self.example} [{self.variant.id}: {what}]"
 
 
