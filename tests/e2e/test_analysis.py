@@ -72,14 +72,28 @@ def _tool(*args: str):
 
 @pytest.mark.parametrize("version", go_versions())
 @pytest.mark.parametrize("name", ANALYSIS_EXAMPLES)
-def test_deadlock_verdicts_match_ground_truth(version: str, name: str):
+@pytest.mark.parametrize("target", ["live", "core"])
+def test_deadlock_verdicts_match_ground_truth(version: str, name: str, target: str):
     exe = _build(version, name)
     proc, truth = _start(exe)
+    core = None
     try:
-        res = _tool("deadlocks", "--json", "--pid", str(proc.pid))
+        if target == "live":
+            res = _tool("deadlocks", "--json", "--pid", str(proc.pid))
+        else:
+            prefix = exe.with_suffix(".gcore")
+            subprocess.run(["gcore", "-o", str(prefix), str(proc.pid)], capture_output=True, timeout=120, check=True)
+            core = Path(f"{prefix}.{proc.pid}")
+            os.killpg(proc.pid, signal.SIGKILL)
+            res = _tool("deadlocks", "--json", "--core", str(core), "--exe", str(exe))
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         proc.wait()
+        if core is not None:
+            core.unlink(missing_ok=True)
     assert res.returncode in (0, 1), f"exit {res.returncode}\n{res.stderr}"
     assert "panicked at" not in res.stderr
     doc = json.loads(res.stdout)
