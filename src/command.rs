@@ -310,10 +310,7 @@ fn stacks(s: &Session, system: bool, top: usize) -> Result<Outcome> {
 
 fn blocking(s: &Session, system: bool) -> Result<Outcome> {
     let (goroutines, warnings) = s.goroutines(system)?;
-    let raw: std::collections::HashMap<u64, &crate::goruntime::goroutine::G> =
-        s.all_gs().iter().flatten().map(|g| (g.addr, g)).collect();
-    let by_addr: std::collections::HashMap<u64, u64> =
-        raw.values().map(|g| (g.addr, g.goid)).collect();
+    let (raw, by_addr) = s.g_index();
     let mut listed = Vec::new();
     let mut objects: Vec<BlockedObject> = Vec::new();
     for gr in &goroutines {
@@ -368,19 +365,12 @@ const MAX_CHAIN: usize = 256;
 
 fn chain(s: &Session, start: u64) -> Result<Outcome> {
     let (goroutines, warnings) = s.goroutines(true)?;
-    let raw: std::collections::HashMap<u64, &crate::goruntime::goroutine::G> =
-        s.all_gs().iter().flatten().map(|g| (g.addr, g)).collect();
-    let by_addr: std::collections::HashMap<u64, u64> =
-        raw.values().map(|g| (g.addr, g.goid)).collect();
     let by_id: std::collections::HashMap<u64, &Goroutine> =
         goroutines.iter().map(|g| (g.id, g)).collect();
     if !by_id.contains_key(&start) {
         return Err(Error::Other(format!("no goroutine with id {start}")));
     }
-    let waits: std::collections::HashMap<u64, crate::analysis::waits::WaitingOn> = goroutines
-        .iter()
-        .filter_map(|gr| Some((gr.id, s.waiting_on(raw.get(&gr.addr)?, gr, &by_addr)?)))
-        .collect();
+    let waits = s.waits_of(&goroutines);
     let mut links = Vec::new();
     let mut cycle = false;
     let mut cycle_ids = Vec::new();
@@ -576,8 +566,7 @@ fn blocking_text(r: &BlockingReport) -> String {
 fn stacks_text(r: &StacksReport) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "stack limit {} bytes ({})
-",
+        "stack limit {} bytes ({})\n",
         r.limit, r.limit_source
     ));
     if let Some(o) = &r.overflow {
@@ -697,8 +686,7 @@ fn info(s: &Session) -> Result<Outcome> {
     })
 }
 
-/// The first frame Go would show, used as a goroutine's "top user frame".
-/// The innermost frame of the program's own code (not the standard
+/// A goroutine's "top user frame": the innermost frame of the program's own code (not the standard
 /// library), else the innermost frame Go would show.
 fn top_frame(g: &Goroutine) -> String {
     let shown = traceback::visible_frames(g, false);
@@ -855,7 +843,6 @@ impl Output {
     }
 }
 
-/// The `goroutines --json` document (also `bt --json`).
 #[cfg(test)]
 mod tests {
     use super::is_user_function;
@@ -873,6 +860,7 @@ mod tests {
     }
 }
 
+/// The `goroutines --json` document (also `bt --json`).
 #[derive(Serialize)]
 struct GoroutinesDoc<'a> {
     go_version: &'a str,

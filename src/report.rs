@@ -390,6 +390,18 @@ impl Session {
         None
     }
 
+    /// Unwinds a goroutine's stack from `start`, within its bounds.
+    pub(crate) fn unwind_at(&self, g: &G, start: StartRegs) -> unwind::Unwound {
+        unwind::unwind(
+            &self.rt,
+            self.target.as_ref(),
+            start,
+            g.stack_lo,
+            g.stack_hi,
+            DEFAULT_MAX_FRAMES,
+        )
+    }
+
     /// Decodes one goroutine fully: status, frames, creator.
     pub fn goroutine(&self, g: &G, now: Option<i64>) -> Goroutine {
         let st = g.status();
@@ -403,14 +415,7 @@ impl Session {
             _ => 0,
         };
         let (start, source, tid) = self.start_regs(g);
-        let unwound = unwind::unwind(
-            &self.rt,
-            self.target.as_ref(),
-            start,
-            g.stack_lo,
-            g.stack_hi,
-            DEFAULT_MAX_FRAMES,
-        );
+        let unwound = self.unwind_at(g, start);
         let mut frames = Vec::new();
         for pf in &unwound.frames {
             let key = (pf.pc, pf.trap);

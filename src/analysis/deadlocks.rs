@@ -123,17 +123,8 @@ impl Session {
     /// Runs the three checks over every goroutine.
     pub fn deadlocks(&self) -> Result<DeadlockReport> {
         let (goroutines, _) = self.goroutines(true)?;
-        let raw: HashMap<u64, &G> = self
-            .all_gs()
-            .iter()
-            .flatten()
-            .map(|g| (g.addr, g))
-            .collect();
-        let by_addr: HashMap<u64, u64> = raw.values().map(|g| (g.addr, g.goid)).collect();
-        let waits: HashMap<u64, WaitingOn> = goroutines
-            .iter()
-            .filter_map(|gr| Some((gr.id, self.waiting_on(raw.get(&gr.addr)?, gr, &by_addr)?)))
-            .collect();
+        let (raw, _) = self.g_index();
+        let waits = self.waits_of(&goroutines);
         let unlocks = self.deferred_unlocks();
         // Certain edges: a lock waiter → the goroutines whose pending
         // deferred Unlock releases that lock.

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::binary::pclntab::{uvarints, FUNCDATA_OPEN_CODED_DEFER_INFO};
 use crate::goruntime::goroutine::G;
 use crate::session::Session;
-use crate::unwind::{self, PhysFrame, DEFAULT_MAX_FRAMES};
+use crate::unwind::{self, PhysFrame};
 
 /// One goroutine that holds (or could release) the object.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -33,15 +33,7 @@ impl Session {
     /// Physical frames of a goroutine (re-unwound; cheap, cached symbols).
     pub fn phys_frames(&self, g: &G) -> Vec<PhysFrame> {
         let (start, _, _) = self.start_regs(g);
-        unwind::unwind(
-            &self.rt,
-            self.target.as_ref(),
-            start,
-            g.stack_lo,
-            g.stack_hi,
-            DEFAULT_MAX_FRAMES,
-        )
-        .frames
+        self.unwind_at(g, start).frames
     }
 
     /// Function values of the defers pending in `g`, each with the frame
@@ -243,14 +235,10 @@ impl Session {
             }
             // A reference to the object from the used part of the stack.
             let sp = frames.first().map(|f| f.sp).unwrap_or(g.stack_lo);
-            let len = g.stack_hi.saturating_sub(sp).min(256 * 1024) as usize;
-            let mut buf = vec![0u8; len];
-            let n = self.target.read_partial(sp, &mut buf).unwrap_or(0);
-            let hit = buf[..n]
-                .chunks_exact(8)
-                .position(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])) == obj);
+            let (start, words) = self.stack_words_at(g, sp);
+            let hit = words.iter().position(|&w| w == obj);
             if let Some(i) = hit {
-                let at = sp + i as u64 * 8;
+                let at = start + i as u64 * 8;
                 let frame = frames.iter().find(|f| at >= f.sp && at < f.fp);
                 let desc = frame
                     .map(|pf| {

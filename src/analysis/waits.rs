@@ -148,8 +148,30 @@ impl Session {
         }
     }
 
-    /// Words of the used part of a goroutine's stack.
-    fn stack_words(&self, g: &G, sp: u64) -> Vec<u64> {
+    /// Every g of this stop by address, and goroutine ids by g address.
+    pub fn g_index(&self) -> (HashMap<u64, &G>, HashMap<u64, u64>) {
+        let raw: HashMap<u64, &G> = self
+            .all_gs()
+            .iter()
+            .flatten()
+            .map(|g| (g.addr, g))
+            .collect();
+        let by_addr = raw.values().map(|g| (g.addr, g.goid)).collect();
+        (raw, by_addr)
+    }
+
+    /// What each of `goroutines` waits on, by goroutine id.
+    pub fn waits_of(&self, goroutines: &[Goroutine]) -> HashMap<u64, WaitingOn> {
+        let (raw, by_addr) = self.g_index();
+        goroutines
+            .iter()
+            .filter_map(|gr| Some((gr.id, self.waiting_on(raw.get(&gr.addr)?, gr, &by_addr)?)))
+            .collect()
+    }
+
+    /// Words of the used part of a goroutine's stack (from `sp`, or the
+    /// whole stack when `sp` is outside it), with the address of the first.
+    pub(crate) fn stack_words_at(&self, g: &G, sp: u64) -> (u64, Vec<u64>) {
         let start = if sp >= g.stack_lo && sp < g.stack_hi {
             sp
         } else {
@@ -158,10 +180,15 @@ impl Session {
         let len = (g.stack_hi.saturating_sub(start)).min(MAX_STACK_SCAN) as usize;
         let mut buf = vec![0u8; len];
         let n = self.target.read_partial(start, &mut buf).unwrap_or(0);
-        buf[..n]
+        let words = buf[..n]
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-            .collect()
+            .collect();
+        (start, words)
+    }
+
+    fn stack_words(&self, g: &G, sp: u64) -> Vec<u64> {
+        self.stack_words_at(g, sp).1
     }
 
     /// A sudog of `g` found among its stack words (semacquire and
