@@ -7,7 +7,6 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::report::Goroutine;
 use crate::session::Session;
-use crate::traceback;
 
 /// A command to run against a session.
 #[derive(Debug, Clone)]
@@ -72,7 +71,6 @@ pub enum Output {
         go_version: String,
         goroutines: Vec<Goroutine>,
         group: bool,
-        text: String,
     },
     Bt {
         go_version: String,
@@ -194,23 +192,11 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
         Command::Info => info(s),
         Command::Goroutines { system, group } => {
             let (goroutines, warnings) = s.goroutines(*system)?;
-            let text = if *group {
-                group_text(&goroutines)
-            } else {
-                let mut sorted: Vec<&Goroutine> = goroutines.iter().collect();
-                sorted.sort_by_key(|g| g.id);
-                let mut t: String = sorted.iter().map(|g| goroutine_line(g) + "\n").collect();
-                if goroutines.is_empty() {
-                    t.push_str("no goroutines\n");
-                }
-                t
-            };
             Ok(Outcome {
                 output: Output::Goroutines {
                     go_version,
                     goroutines,
                     group: *group,
-                    text,
                 },
                 warnings,
             })
@@ -432,193 +418,6 @@ fn chain(s: &Session, start: u64) -> Result<Outcome> {
     })
 }
 
-fn deadlocks_text(r: &crate::analysis::deadlocks::DeadlockReport) -> String {
-    let mut out = String::new();
-    if r.global_deadlock {
-        out.push_str("GLOBAL DEADLOCK: no goroutine can run\n");
-    }
-    for c in &r.cycles {
-        let ids: Vec<String> = c.iter().map(|i| i.to_string()).collect();
-        out.push_str(&format!(
-            "DEADLOCK: goroutines {} wait for each other\n",
-            ids.join(", ")
-        ));
-        for v in r.goroutines.iter().filter(|v| c.contains(&v.id)) {
-            if let Some(w) = &v.waiting_on {
-                out.push_str(&format!(
-                    "  goroutine {} waits on {} {}",
-                    v.id, w.kind, w.name
-                ));
-                for h in &v.holders {
-                    out.push_str(&format!(", held by goroutine {} ({})", h.id, h.evidence));
-                }
-                out.push('\n');
-            }
-        }
-    }
-    if !r.leaked.is_empty() {
-        let ids: Vec<String> = r.leaked.iter().map(|i| i.to_string()).collect();
-        out.push_str(&format!(
-            "LEAKED: {} goroutine(s) can never be woken: {}\n",
-            r.leaked.len(),
-            ids.join(" ")
-        ));
-        for v in r.goroutines.iter().filter(|v| r.leaked.contains(&v.id)) {
-            if let Some(w) = &v.waiting_on {
-                out.push_str(&format!(
-                    "  goroutine {} waits on {} {}\n",
-                    v.id, w.kind, w.name
-                ));
-            }
-        }
-    }
-    if let Some(e) = &r.leak_check_error {
-        out.push_str(&format!("note: {e}\n"));
-    }
-    if r.cycles.is_empty() && r.leaked.is_empty() && !r.global_deadlock {
-        let blocked = r
-            .goroutines
-            .iter()
-            .filter(|v| v.verdict == "blocked")
-            .count();
-        out.push_str(&format!(
-            "no deadlock or leak found ({} goroutines: {} blocked but wakeable, {} live)\n",
-            r.goroutines.len(),
-            blocked,
-            r.goroutines.len() - blocked
-        ));
-    }
-    out
-}
-
-fn chain_text(r: &ChainReport) -> String {
-    let mut out = String::new();
-    for (i, l) in r.chain.iter().enumerate() {
-        let indent = "  ".repeat(i);
-        out.push_str(&format!("{indent}goroutine {} [{}]", l.id, l.state));
-        match &l.waiting_on {
-            Some(w) => out.push_str(&format!(" waits on {} {}\n", w.kind, w.name)),
-            None => out.push_str(" (not blocked)\n"),
-        }
-        for h in &l.holders {
-            out.push_str(&format!(
-                "{indent}  held/unblockable by goroutine {} ({}): {}\n",
-                h.id, h.confidence, h.evidence
-            ));
-        }
-        if l.waiting_on.is_some() && l.holders.is_empty() {
-            out.push_str(&format!(
-                "{indent}  no goroutine found that could unblock it\n"
-            ));
-        }
-    }
-    if r.cycle {
-        let mut ids: Vec<String> = r.cycle_ids.iter().map(|l| l.to_string()).collect();
-        if let Some(first) = ids.first().cloned() {
-            ids.push(first);
-        }
-        out.push_str(&format!("DEADLOCK: wait-for cycle {}\n", ids.join(" -> ")));
-    }
-    out
-}
-
-fn blocking_text(r: &BlockingReport) -> String {
-    let mut out = String::new();
-    for o in &r.objects {
-        let ids: Vec<String> = o.waiters.iter().map(|i| i.to_string()).collect();
-        let hex = format!("{:#x}", o.addr);
-        let addr = if o.addr != 0 && !o.name.contains(&hex) {
-            format!(" {hex}")
-        } else {
-            String::new()
-        };
-        out.push_str(&format!(
-            "[{}] {}{addr}: {} waiting: {}",
-            o.kind,
-            o.name,
-            o.waiters.len(),
-            ids.join(" ")
-        ));
-        if let Some(c) = &o.chan {
-            out.push_str(&format!(
-                "  (len {}/{}{}, receivers {:?}, senders {:?})",
-                c.len,
-                c.cap,
-                if c.closed { ", closed" } else { "" },
-                o.receivers,
-                o.senders
-            ));
-        }
-        out.push('\n');
-    }
-    let running: Vec<String> = r
-        .goroutines
-        .iter()
-        .filter(|g| g.waiting_on.is_none())
-        .map(|g| format!("{} [{}]", g.id, g.state))
-        .collect();
-    if !running.is_empty() {
-        out.push_str(&format!("not blocked: {}\n", running.join(", ")));
-    }
-    out
-}
-
-fn stacks_text(r: &StacksReport) -> String {
-    let mut out = String::new();
-    out.push_str(&format!(
-        "stack limit {} bytes ({})\n",
-        r.limit, r.limit_source
-    ));
-    if let Some(o) = &r.overflow {
-        out.push_str(&format!(
-            "\nSTACK OVERFLOW: goroutine {} exceeded the {}-byte limit",
-            o.goroutine, o.limit
-        ));
-        if !o.cycle.is_empty() {
-            out.push_str(&format!(
-                " recursing through {} ({} times)",
-                o.cycle.join(" -> "),
-                o.repeats
-            ));
-        }
-        if let Some(e) = &o.entry {
-            out.push_str(&format!(
-                ", entered from {} at {}:{}",
-                e.function, e.file, e.line
-            ));
-        }
-        out.push('\n');
-    }
-    out.push_str("\ndeepest goroutines:\n");
-    out.push_str(&format!(
-        "{:>9} {:>7} {:>12} {:>12}  recursion\n",
-        "goroutine", "frames", "used", "allocated"
-    ));
-    for id in &r.deepest {
-        let Some(u) = r.goroutines.iter().find(|u| u.id == *id) else {
-            continue;
-        };
-        let rec = u
-            .recursion
-            .as_ref()
-            .map(|x| format!("{} x{}", x.cycle.join(" -> "), x.repeats))
-            .unwrap_or_default();
-        out.push_str(&format!(
-            "{:>9} {:>7} {:>12} {:>12}  {rec}\n",
-            u.id, u.depth, u.used, u.allocated
-        ));
-    }
-    let total_alloc: u64 = r.goroutines.iter().map(|u| u.allocated).sum();
-    let total_used: u64 = r.goroutines.iter().map(|u| u.used).sum();
-    out.push_str(&format!(
-        "\n{} goroutines: {} bytes of stack in use, {} allocated\n",
-        r.goroutines.len(),
-        total_used,
-        total_alloc
-    ));
-    out
-}
-
 fn info(s: &Session) -> Result<Outcome> {
     let (all, mut warnings) = s.goroutines(true)?;
     let system = all.iter().filter(|g| g.system).count();
@@ -686,71 +485,6 @@ fn info(s: &Session) -> Result<Outcome> {
     })
 }
 
-/// A goroutine's "top user frame": the innermost frame of the program's own code (not the standard
-/// library), else the innermost frame Go would show.
-fn top_frame(g: &Goroutine) -> String {
-    let shown = traceback::visible_frames(g, false);
-    shown
-        .iter()
-        .find(|f| is_user_function(&f.function))
-        .or(shown.first())
-        .map(|f| format!("{} {}:{}", f.function, short_file(&f.file), f.line))
-        .unwrap_or_else(|| "?".into())
-}
-
-/// Whether a function belongs to user code: package `main`, or an import
-/// path whose first element has a dot (standard-library paths never do).
-pub fn is_user_function(name: &str) -> bool {
-    let after_slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
-    let pkg_end = name[after_slash..]
-        .find('.')
-        .map(|i| after_slash + i)
-        .unwrap_or(name.len());
-    let pkg = &name[..pkg_end];
-    pkg == "main"
-        || pkg
-            .split('/')
-            .next()
-            .is_some_and(|first| first.contains('.'))
-}
-
-fn short_file(f: &str) -> &str {
-    // Keep the package directory for context: ".../cms/store.go" → "cms/store.go".
-    let mut it = f.rmatch_indices('/');
-    match (it.next(), it.next()) {
-        (Some(_), Some((i, _))) => &f[i + 1..],
-        _ => f,
-    }
-}
-
-fn goroutine_line(g: &Goroutine) -> String {
-    let created = g
-        .created_by
-        .as_ref()
-        .filter(|c| c.shown)
-        .map(|c| {
-            if c.goroutine != 0 {
-                format!("  created by {} in goroutine {}", c.function, c.goroutine)
-            } else {
-                format!("  created by {}", c.function)
-            }
-        })
-        .unwrap_or_default();
-    let labels = if g.labels.is_empty() {
-        String::new()
-    } else {
-        let kv: Vec<String> = g.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("  {{{}}}", kv.join(" "))
-    };
-    format!(
-        "{:>7}  [{}]{labels}  {}{}",
-        g.id,
-        g.header_status(),
-        top_frame(g),
-        created
-    )
-}
-
 impl Output {
     /// Whether the output reports a problem (deadlocks or leaks found):
     /// such commands exit 1 so scripts and CI can use them.
@@ -762,162 +496,15 @@ impl Output {
             _ => false,
         }
     }
-
-    /// Human-readable text.
-    pub fn text(&self) -> String {
-        let mut buf = Vec::new();
-        let _ = self.write_text(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    }
-
-    /// Writes the human-readable text, streamed.
-    pub fn write_text(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-        match self {
-            Output::Info(i) => w.write_all(info_text(i).as_bytes()),
-            Output::Stacks(r) => w.write_all(stacks_text(r).as_bytes()),
-            Output::Blocking(r) => w.write_all(blocking_text(r).as_bytes()),
-            Output::Chain(r) => w.write_all(chain_text(r).as_bytes()),
-            Output::Deadlocks(r) => w.write_all(deadlocks_text(r).as_bytes()),
-            Output::Goroutines { text, .. } => w.write_all(text.as_bytes()),
-            Output::Bt {
-                goroutines,
-                runtime_frames,
-                ..
-            } => {
-                for (i, g) in goroutines.iter().enumerate() {
-                    if i > 0 {
-                        writeln!(w)?;
-                    }
-                    traceback::write_goroutine(w, g, *runtime_frames)?;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// Writes the JSON document, streamed (100k goroutines must not be
-    /// built as one in-memory tree).
-    pub fn write_json(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-        match self {
-            Output::Info(i) => serde_json::to_writer(&mut *w, i)?,
-            Output::Stacks(r) => serde_json::to_writer(&mut *w, r)?,
-            Output::Blocking(r) => serde_json::to_writer(&mut *w, r)?,
-            Output::Chain(r) => serde_json::to_writer(&mut *w, r)?,
-            Output::Deadlocks(r) => serde_json::to_writer(&mut *w, r)?,
-            Output::Goroutines {
-                go_version,
-                goroutines,
-                group,
-                ..
-            } => {
-                let doc = GoroutinesDoc {
-                    go_version,
-                    goroutines,
-                    groups: group.then(|| groups(goroutines)),
-                };
-                serde_json::to_writer(&mut *w, &doc)?
-            }
-            Output::Bt {
-                go_version,
-                goroutines,
-                ..
-            } => {
-                let doc = GoroutinesDoc {
-                    go_version,
-                    goroutines,
-                    groups: None,
-                };
-                serde_json::to_writer(&mut *w, &doc)?
-            }
-        }
-        writeln!(w)
-    }
-
-    /// The JSON document as a value (small outputs, tests).
-    pub fn json(&self) -> serde_json::Value {
-        let mut buf = Vec::new();
-        if self.write_json(&mut buf).is_err() {
-            return serde_json::Value::Null;
-        }
-        serde_json::from_slice(&buf).unwrap_or_default()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_user_function;
-
-    #[test]
-    fn user_functions() {
-        assert!(is_user_function("main.main"));
-        assert!(is_user_function("main.(*Store).flush"));
-        assert!(is_user_function("github.com/x/y.(*T).M"));
-        assert!(is_user_function("goroscope.example/cms.run"));
-        assert!(!is_user_function("internal/sync.runtime_SemacquireMutex"));
-        assert!(!is_user_function("sync.(*Mutex).Lock"));
-        assert!(!is_user_function("net/http.(*conn).serve"));
-        assert!(!is_user_function("runtime.gopark"));
-    }
 }
 
 /// The `goroutines --json` document (also `bt --json`).
 #[derive(Serialize)]
-struct GoroutinesDoc<'a> {
-    go_version: &'a str,
-    goroutines: &'a [Goroutine],
+pub(crate) struct GoroutinesDoc<'a> {
+    pub(crate) go_version: &'a str,
+    pub(crate) goroutines: &'a [Goroutine],
     #[serde(skip_serializing_if = "Option::is_none")]
-    groups: Option<Vec<Group>>,
-}
-
-fn info_text(i: &Info) -> String {
-    let mut out = String::new();
-    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<20}{v}\n"));
-    line("Go version", i.go_version.clone());
-    line("main package", i.path.clone());
-    line("module", i.module.clone());
-    line("GOOS/GOARCH", format!("{}/{}", i.goos, i.goarch));
-    line("executable", i.executable.clone());
-    line("target", i.target.clone());
-    line("pid", i.pid.to_string());
-    line(
-        "goroutines",
-        format!(
-            "{} ({} user, {} system)",
-            i.goroutines, i.user_goroutines, i.system_goroutines
-        ),
-    );
-    line("threads", format!("{} OS threads, {} Ms", i.threads, i.ms));
-    let unknown = |v: Option<u64>| {
-        v.map(|v| v.to_string())
-            .unwrap_or_else(|| "? (no symbol table)".into())
-    };
-    line(
-        "Ps / GOMAXPROCS",
-        format!("{} / {}", unknown(i.ps), unknown(i.gomaxprocs)),
-    );
-    line("layouts from", i.layouts.clone());
-    if i.stripped {
-        line(
-            "symbols",
-            "stripped (-s): runtime globals found by scanning".into(),
-        );
-    }
-    if let Some(sig) = &i.signal {
-        line("signal", sig.clone());
-        if let Some(t) = i.crashing_thread {
-            line("crashing thread", t.to_string());
-        }
-        line(
-            "crashing goroutine",
-            i.crashing_goroutine
-                .map(|g| g.to_string())
-                .unwrap_or_else(|| "none (on a system stack)".into()),
-        );
-        if let Some(p) = &i.panic {
-            line("panic", p.clone());
-        }
-    }
-    out
+    pub(crate) groups: Option<Vec<Group>>,
 }
 
 /// A set of goroutines with identical stacks.
@@ -930,7 +517,7 @@ pub struct Group {
     pub created_by: Option<String>,
 }
 
-fn groups(gs: &[Goroutine]) -> Vec<Group> {
+pub(crate) fn groups(gs: &[Goroutine]) -> Vec<Group> {
     let mut order: Vec<Group> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for g in gs {
@@ -959,40 +546,4 @@ fn groups(gs: &[Goroutine]) -> Vec<Group> {
     }
     order.sort_by_key(|g| std::cmp::Reverse(g.count));
     order
-}
-
-fn group_text(gs: &[Goroutine]) -> String {
-    let mut out = String::new();
-    for grp in groups(gs) {
-        let ids: Vec<String> = grp.ids.iter().take(10).map(|i| i.to_string()).collect();
-        let more = if grp.ids.len() > 10 {
-            format!(" (+{} more)", grp.ids.len() - 10)
-        } else {
-            String::new()
-        };
-        out.push_str(&format!(
-            "{} goroutine(s) [{}]: {}{}\n",
-            grp.count,
-            grp.state,
-            ids.join(" "),
-            more
-        ));
-        // Render the group's first member the way Go's traceback would.
-        if let Some(first) = gs.iter().find(|g| g.id == grp.ids[0]) {
-            for f in traceback::visible_frames(first, false) {
-                out.push_str(&format!(
-                    "    {}\n        {}:{}\n",
-                    f.function, f.file, f.line
-                ));
-            }
-            if let Some(c) = first.created_by.as_ref().filter(|c| c.shown) {
-                out.push_str(&format!(
-                    "    created by {}\n        {}:{}\n",
-                    c.function, c.file, c.line
-                ));
-            }
-        }
-        out.push('\n');
-    }
-    out
 }

@@ -46,6 +46,10 @@ pub enum Error {
     /// Live process control (ptrace) failed.
     #[error("process {pid}: {what}")]
     Process { pid: i32, what: String },
+    /// A command line that does not parse, or `--help`: the message is
+    /// clap's usage text, for the frontend to print as it is.
+    #[error("{0}")]
+    Usage(String),
     /// Anything else, with context.
     #[error("{0}")]
     Other(String),

@@ -10,16 +10,20 @@
 //! - [`unwind`]: Go frames from pclntab pcsp and inline trees.
 //! - [`session`], [`report`], [`traceback`]: one target bound to its
 //!   runtime; the goroutine model; Go's traceback rules and text.
-//! - [`command`]: the one command table, rendered as text or JSON.
-//! - `main.rs`/`cli`: the command-line frontend (clap) — the only place it is used.
+//! - [`command`]: the one command table; [`render`]: its outputs as text,
+//!   JSON or DOT; [`args`]: the one command grammar (clap), shared by the
+//!   CLI (`main.rs`, which adds the target options) and the debugger
+//!   adapters.
 
 pub mod analysis;
+pub mod args;
 pub mod binary;
 pub mod command;
 pub mod error;
 pub mod goruntime;
 pub mod memory;
 pub mod recover;
+pub mod render;
 pub mod report;
 pub mod session;
 pub mod traceback;

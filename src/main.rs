@@ -2,12 +2,13 @@
 //! runs one command from the command table and prints its rendering.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use goroscope::command::{execute, Command};
+use goroscope::args::{CommandArgs, FormatArgs};
+use goroscope::command::execute;
 use goroscope::session::{Session, TargetSpec};
 
 /// Exit status for errors (0 = fine; 1 is reserved for "findings").
@@ -23,6 +24,10 @@ const EXIT_PARTIAL: u8 = 3;
     about = "Goroutines, stacks and blocking from Go cores and live processes"
 )]
 struct Cli {
+    #[command(flatten)]
+    t: TargetArgs,
+    #[command(flatten)]
+    format: FormatArgs,
     #[command(subcommand)]
     cmd: Sub,
 }
@@ -38,9 +43,6 @@ struct TargetArgs {
     /// Live process to attach to (stopped briefly, then resumed).
     #[arg(long, global = true)]
     pid: Option<i32>,
-    /// Print JSON instead of text.
-    #[arg(long, global = true)]
-    json: bool,
     /// Report how long a live target was paused (on stderr).
     #[arg(long, global = true)]
     timing: bool,
@@ -48,94 +50,16 @@ struct TargetArgs {
 
 #[derive(Subcommand, Debug)]
 enum Sub {
-    /// Print the runtime struct layouts of an unstripped binary as a
-    /// built-in table (used by scripts/gen-layouts).
+    /// Check the built-in layout table and the type-descriptor layouts of
+    /// an unstripped binary (--exe) against its DWARF.
     #[command(hide = true)]
-    VerifyLayouts {
-        /// A fixed-address (non-PIE) Go binary with DWARF.
-        #[arg(long)]
-        exe: PathBuf,
-    },
-    /// Print the runtime struct layouts of an unstripped binary as a
-    /// built-in table (used by scripts/gen-layouts).
+    VerifyLayouts,
+    /// Print the runtime struct layouts of an unstripped binary (--exe) as
+    /// a built-in table (used by scripts/gen-layouts).
     #[command(hide = true)]
-    DumpLayouts {
-        /// A Go binary with DWARF.
-        #[arg(long)]
-        exe: PathBuf,
-    },
-    /// Go version, module, goroutine/thread/P counts, crash signal.
-    Info {
-        #[command(flatten)]
-        t: TargetArgs,
-    },
-    /// One line per goroutine.
-    Goroutines {
-        #[command(flatten)]
-        t: TargetArgs,
-        /// Include the runtime's system goroutines.
-        #[arg(long)]
-        all: bool,
-        /// Merge goroutines with identical stacks.
-        #[arg(long)]
-        group: bool,
-    },
-    /// Wait-for cycles (lock-order inversions), goroutines that can never
-    /// be woken (offline leak detection) and global deadlock. Exit status:
-    /// 0 nothing found, 1 deadlocks or leaks found, 2 error.
-    Deadlocks {
-        #[command(flatten)]
-        t: TargetArgs,
-        /// List system goroutines too.
-        #[arg(long)]
-        all: bool,
-    },
-    /// The blocking chain from a goroutine: what it waits on, who holds
-    /// that (with evidence), what they wait on, … until a live goroutine,
-    /// an unknown or a cycle.
-    Chain {
-        #[command(flatten)]
-        t: TargetArgs,
-        /// Goroutine id.
-        id: u64,
-    },
-    /// What every blocked goroutine waits on (channels, mutexes, wait
-    /// groups, conds, fds), grouped by object.
-    Blocking {
-        #[command(flatten)]
-        t: TargetArgs,
-        /// Include system goroutines.
-        #[arg(long)]
-        all: bool,
-    },
-    /// Stack usage per goroutine, the deepest ones, recursion cycles, and
-    /// the diagnosis of a stack-overflow crash.
-    Stacks {
-        #[command(flatten)]
-        t: TargetArgs,
-        /// Include system goroutines.
-        #[arg(long)]
-        all: bool,
-        /// How many of the deepest goroutines to list.
-        #[arg(long, default_value_t = 10)]
-        top: usize,
-    },
-    /// Tracebacks in Go's format.
-    Bt {
-        #[command(flatten)]
-        t: TargetArgs,
-        /// Goroutine id.
-        id: Option<u64>,
-        /// All goroutines.
-        #[arg(long)]
-        all: bool,
-        /// Include system goroutines.
-        #[arg(long)]
-        system: bool,
-        /// Show runtime and wrapper frames (GOTRACEBACK=system style).
-        #[arg(long)]
-        runtime_frames: bool,
-    },
+    DumpLayouts,
+    #[command(flatten)]
+    Run(CommandArgs),
 }
 
 fn spec(t: &TargetArgs) -> Result<TargetSpec, String> {
@@ -152,58 +76,41 @@ fn spec(t: &TargetArgs) -> Result<TargetSpec, String> {
     }
 }
 
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("goroscope: {e}");
+    ExitCode::from(EXIT_ERROR)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (t, cmd) = match cli.cmd {
-        Sub::DumpLayouts { exe } => return dump_layouts(&exe),
-        Sub::VerifyLayouts { exe } => return verify_layouts(&exe),
-        Sub::Info { t } => (t, Command::Info),
-        Sub::Goroutines { t, all, group } => (t, Command::Goroutines { system: all, group }),
-        Sub::Stacks { t, all, top } => (t, Command::Stacks { system: all, top }),
-        Sub::Blocking { t, all } => (t, Command::Blocking { system: all }),
-        Sub::Chain { t, id } => (t, Command::Chain { id }),
-        Sub::Deadlocks { t, all } => (t, Command::Deadlocks { system: all }),
-        Sub::Bt {
-            t,
-            id,
-            all,
-            system,
-            runtime_frames,
-        } => {
-            if id.is_none() && !all {
-                eprintln!("goroscope: bt needs a goroutine id or --all");
-                return ExitCode::from(EXIT_ERROR);
-            }
-            (
-                t,
-                Command::Bt {
-                    id,
-                    system,
-                    runtime_frames,
-                },
-            )
+    let t = cli.t;
+    let args = match cli.cmd {
+        Sub::DumpLayouts | Sub::VerifyLayouts if t.exe.is_none() => {
+            return fail("this command needs --exe BINARY");
         }
+        Sub::DumpLayouts => return dump_layouts(t.exe.as_deref().unwrap_or(Path::new(""))),
+        Sub::VerifyLayouts => return verify_layouts(t.exe.as_deref().unwrap_or(Path::new(""))),
+        Sub::Run(args) => args,
     };
+    let format = cli.format.format();
+    let cmd = match args.into_command() {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    if let Err(e) = format.check(&cmd) {
+        return fail(e);
+    }
     let spec = match spec(&t) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("goroscope: {e}");
-            return ExitCode::from(EXIT_ERROR);
-        }
+        Err(e) => return fail(e),
     };
     let session = match Session::open(&spec) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("goroscope: {e}");
-            return ExitCode::from(EXIT_ERROR);
-        }
+        Err(e) => return fail(e),
     };
     let outcome = match execute(&session, &cmd) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("goroscope: {e}");
-            return ExitCode::from(EXIT_ERROR);
-        }
+        Err(e) => return fail(e),
     };
     // Let a live process run again before printing: the pause ends here.
     if let Err(e) = session.target.resume() {
@@ -220,16 +127,11 @@ fn main() -> ExitCode {
     drop(session);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-    let written = if t.json {
-        outcome.output.write_json(&mut out)
-    } else {
-        outcome.output.write_text(&mut out)
-    };
+    let written = outcome.output.write(format, &mut out);
     if let Err(e) = written.and_then(|_| out.flush()) {
         // A closed pipe (`| head`) is not an error worth a message.
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("goroscope: writing output: {e}");
-            return ExitCode::from(EXIT_ERROR);
+            return fail(format!("writing output: {e}"));
         }
     }
     for w in &outcome.warnings {

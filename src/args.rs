@@ -1,0 +1,188 @@
+//! The command grammar, shared by every frontend: the CLI wraps it with
+//! target options (`--core`, `--pid`), the debugger adapters parse what
+//! follows `go` in gdb/LLDB with [`parse_words`]. One grammar, so `go chain
+//! 7 --json` in gdb means exactly what `goroscope chain 7 --json` means.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::command::Command;
+use crate::error::{Error, Result};
+use crate::render::Format;
+
+/// The commands that run against a target.
+#[derive(Subcommand, Debug, Clone)]
+pub enum CommandArgs {
+    /// Go version, module, goroutine/thread/P counts, crash signal.
+    Info,
+    /// One line per goroutine.
+    Goroutines {
+        /// Include the runtime's system goroutines.
+        #[arg(long)]
+        all: bool,
+        /// Merge goroutines with identical stacks.
+        #[arg(long)]
+        group: bool,
+    },
+    /// Wait-for cycles (lock-order inversions), goroutines that can never
+    /// be woken (offline leak detection) and global deadlock. Exit status:
+    /// 0 nothing found, 1 deadlocks or leaks found, 2 error.
+    Deadlocks {
+        /// List system goroutines too.
+        #[arg(long)]
+        all: bool,
+    },
+    /// The blocking chain from a goroutine: what it waits on, who holds
+    /// that (with evidence), what they wait on, … until a live goroutine,
+    /// an unknown or a cycle.
+    Chain {
+        /// Goroutine id.
+        id: u64,
+    },
+    /// What every blocked goroutine waits on (channels, mutexes, wait
+    /// groups, conds, fds), grouped by object.
+    Blocking {
+        /// Include system goroutines.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Stack usage per goroutine, the deepest ones, recursion cycles, and
+    /// the diagnosis of a stack-overflow crash.
+    Stacks {
+        /// Include system goroutines.
+        #[arg(long)]
+        all: bool,
+        /// How many of the deepest goroutines to list.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
+    /// Tracebacks in Go's format.
+    Bt {
+        /// Goroutine id.
+        id: Option<u64>,
+        /// All goroutines.
+        #[arg(long)]
+        all: bool,
+        /// Include system goroutines.
+        #[arg(long)]
+        system: bool,
+        /// Show runtime and wrapper frames (GOTRACEBACK=system style).
+        #[arg(long)]
+        runtime_frames: bool,
+    },
+}
+
+/// How to print the result.
+#[derive(Args, Debug, Clone, Default)]
+pub struct FormatArgs {
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print the wait-for graph as Graphviz DOT (blocking, chain,
+    /// deadlocks).
+    #[arg(long, global = true, conflicts_with = "json")]
+    pub dot: bool,
+}
+
+impl FormatArgs {
+    pub fn format(&self) -> Format {
+        match (self.json, self.dot) {
+            (true, _) => Format::Json,
+            (_, true) => Format::Dot,
+            _ => Format::Text,
+        }
+    }
+}
+
+impl CommandArgs {
+    /// The command to execute; refuses argument combinations clap cannot
+    /// express.
+    pub fn into_command(self) -> Result<Command> {
+        Ok(match self {
+            CommandArgs::Info => Command::Info,
+            CommandArgs::Goroutines { all, group } => Command::Goroutines { system: all, group },
+            CommandArgs::Stacks { all, top } => Command::Stacks { system: all, top },
+            CommandArgs::Blocking { all } => Command::Blocking { system: all },
+            CommandArgs::Chain { id } => Command::Chain { id },
+            CommandArgs::Deadlocks { all } => Command::Deadlocks { system: all },
+            CommandArgs::Bt {
+                id,
+                all,
+                system,
+                runtime_frames,
+            } => {
+                if id.is_none() && !all {
+                    return Err(Error::Other("bt needs a goroutine id or --all".into()));
+                }
+                Command::Bt {
+                    id,
+                    system,
+                    runtime_frames,
+                }
+            }
+        })
+    }
+}
+
+/// A command line inside a debugger: `go <command> [options]`.
+#[derive(Parser, Debug)]
+#[command(name = "go", no_binary_name = true, disable_version_flag = true)]
+struct DebuggerLine {
+    #[command(flatten)]
+    format: FormatArgs,
+    #[command(subcommand)]
+    cmd: CommandArgs,
+}
+
+/// A parsed invocation: what to run and how to print it.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub command: Command,
+    pub format: Format,
+}
+
+/// Parses the words after `go` in a debugger (`["chain", "7", "--json"]`).
+/// `--help` and usage errors come back as [`Error::Usage`] carrying clap's
+/// message, for the frontend to print.
+pub fn parse_words<I, S>(words: I) -> Result<Invocation>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString> + Clone,
+{
+    let line = DebuggerLine::try_parse_from(words).map_err(|e| Error::Usage(e.to_string()))?;
+    let invocation = Invocation {
+        command: line.cmd.into_command()?,
+        format: line.format.format(),
+    };
+    invocation.format.check(&invocation.command)?;
+    Ok(invocation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_debugger_lines() {
+        let i = parse_words(["chain", "7", "--json"]).unwrap();
+        assert!(matches!(i.command, Command::Chain { id: 7 }));
+        assert_eq!(i.format, Format::Json);
+        let i = parse_words(["deadlocks", "--dot", "--all"]).unwrap();
+        assert!(matches!(i.command, Command::Deadlocks { system: true }));
+        assert_eq!(i.format, Format::Dot);
+        let i = parse_words(["bt", "--all"]).unwrap();
+        assert!(matches!(i.command, Command::Bt { id: None, .. }));
+    }
+
+    #[test]
+    fn refuses_bad_lines() {
+        assert!(matches!(parse_words(["bt"]), Err(Error::Other(_))));
+        assert!(matches!(parse_words(["nosuch"]), Err(Error::Usage(_))));
+        assert!(matches!(parse_words(["chain", "x"]), Err(Error::Usage(_))));
+        assert!(parse_words(["goroutines", "--dot"]).is_err());
+        assert!(parse_words(["blocking", "--dot", "--json"]).is_err());
+        match parse_words(["--help"]) {
+            Err(Error::Usage(m)) => assert!(m.contains("deadlocks")),
+            other => panic!("{other:?}"),
+        }
+    }
+}
