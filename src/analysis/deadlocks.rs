@@ -127,11 +127,15 @@ impl Session {
         let waits = self.waits_of(&goroutines);
         let unlocks = self.deferred_unlocks();
         // Certain edges: a lock waiter → the goroutines whose pending
-        // deferred Unlock releases that lock.
+        // deferred Unlock releases that lock; a WaitGroup waiter → the
+        // goroutines whose pending deferred Done it still counts on.
         let mut edges: HashMap<u64, Vec<u64>> = HashMap::new();
         let mut holders: HashMap<u64, Vec<Holder>> = HashMap::new();
         for (id, w) in &waits {
-            if !matches!(w.kind.as_str(), "mutex" | "rwmutex read" | "rwmutex write") {
+            if !matches!(
+                w.kind.as_str(),
+                "mutex" | "rwmutex read" | "rwmutex write" | "waitgroup"
+            ) {
                 continue;
             }
             let hs: Vec<Holder> = unlocks
@@ -190,16 +194,27 @@ impl Session {
             };
         // A lock whose every certain holder can never run again is never
         // released: its waiters are stuck too, even when the lock is a
-        // global (reachable, so the reachability pass keeps them).
+        // global (reachable, so the reachability pass keeps them). A
+        // WaitGroup needs every pending Done: one stuck holder is enough.
+        let needs_all: HashSet<u64> = waits
+            .iter()
+            .filter(|(_, w)| w.kind == "waitgroup")
+            .map(|(id, _)| *id)
+            .collect();
         let mut behind_stuck: HashSet<u64> = HashSet::new();
         loop {
             let stuck: HashSet<u64> = in_cycle.union(&leaked_set).copied().collect();
             let newly: Vec<u64> = holders
                 .iter()
                 .filter(|(id, hs)| {
+                    let is_stuck = |h: &Holder| stuck.contains(&h.id);
                     !stuck.contains(id)
                         && !hs.is_empty()
-                        && hs.iter().all(|h| stuck.contains(&h.id))
+                        && if needs_all.contains(id) {
+                            hs.iter().any(is_stuck)
+                        } else {
+                            hs.iter().all(is_stuck)
+                        }
                 })
                 .map(|(id, _)| *id)
                 .collect();
@@ -239,10 +254,12 @@ impl Session {
                     .get(&gr.id)
                     .map(|h| h.iter().map(|h| h.id).collect())
                     .unwrap_or_default();
-                (
-                    "leaked",
-                    format!("waits on a lock held by goroutines that can never run again: {hs:?}"),
-                )
+                let what = if needs_all.contains(&gr.id) {
+                    "a WaitGroup whose pending Done calls are deferred by goroutines that can never run again"
+                } else {
+                    "a lock held by goroutines that can never run again"
+                };
+                ("leaked", format!("waits on {what}: {hs:?}"))
             } else if leaked_set.contains(&gr.id) {
                 (
                     "leaked",

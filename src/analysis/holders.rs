@@ -21,12 +21,15 @@ pub struct Holder {
     pub evidence: String,
 }
 
-/// Unlock functions whose pending defer proves ownership.
+/// Functions whose pending defer proves the goroutine will release the
+/// object: it holds the lock, or it is one of the Done calls a
+/// WaitGroup's counter still waits for.
 const UNLOCKS: &[&str] = &[
     "sync.(*Mutex).Unlock",
     "sync.(*RWMutex).Unlock",
     "sync.(*RWMutex).RUnlock",
     "internal/sync.(*Mutex).Unlock",
+    "sync.(*WaitGroup).Done",
 ];
 
 impl Session {
@@ -207,7 +210,10 @@ impl Session {
         if obj == 0 {
             return out;
         }
-        let lockish = matches!(kind, "mutex" | "rwmutex read" | "rwmutex write");
+        let lockish = matches!(
+            kind,
+            "mutex" | "rwmutex read" | "rwmutex write" | "waitgroup"
+        );
         for g in self
             .all_gs()
             .iter()
