@@ -193,3 +193,51 @@ pub fn ms_from_threads(
     }
     out
 }
+
+/// Number of span classes (`numSpanClasses`, 68 size classes × scan/noscan
+/// in every supported release).
+const NUM_SPAN_CLASSES: u64 = 136;
+
+/// Finds `runtime.mheap_` in the module's bss: the one place where 136
+/// cache-line-padded `mcentral`s carry their own index as `spanclass`
+/// (mheap_.central[i].mcentral.spanclass == i), and whose `allspans`
+/// slice is plausible. Returns mheap_'s address.
+pub fn find_mheap(mem: &dyn Memory, layouts: &Layouts, ranges: &[(u64, u64)]) -> Result<u64> {
+    let central = layouts.field("runtime.mheap", "central")?;
+    let allspans = layouts.field("runtime.mheap", "allspans")?.offset;
+    let stride = central.size / NUM_SPAN_CLASSES;
+    if stride == 0 || central.size % NUM_SPAN_CLASSES != 0 {
+        return Err(Error::Layout(format!(
+            "runtime.mheap.central is {} bytes, not {NUM_SPAN_CLASSES} padded mcentrals",
+            central.size
+        )));
+    }
+    // mcentral.spanclass is its first byte (after a zero-size NotInHeap).
+    for &(start, end) in ranges {
+        if end <= start || end - start > 256 << 20 {
+            continue;
+        }
+        let mut buf = vec![0u8; (end - start) as usize];
+        let n = mem.read_partial(start, &mut buf)?;
+        let buf = &buf[..n];
+        let span = central.offset + central.size;
+        let mut base = 0u64;
+        while base + span <= n as u64 {
+            let at = |k: u64| buf[(base + central.offset + k * stride) as usize];
+            if (0..NUM_SPAN_CLASSES).all(|k| at(k) == k as u8) {
+                let o = (base + allspans) as usize;
+                let word =
+                    |i: usize| u64::from_le_bytes(buf[i..i + 8].try_into().unwrap_or([0; 8]));
+                let (ptr, len, cap) = (word(o), word(o + 8), word(o + 16));
+                if ptr != 0 && ptr.is_multiple_of(8) && len <= cap && cap < 1 << 28 {
+                    return Ok(start + base);
+                }
+            }
+            base += 8;
+        }
+    }
+    Err(Error::Layout(
+        "runtime.mheap_ not found (no symbol table, and no bss object holds the 136 mcentrals)"
+            .into(),
+    ))
+}

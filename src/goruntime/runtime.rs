@@ -262,24 +262,33 @@ impl GoRuntime {
         };
         let wait_reasons = strings("runtime.waitReasonStrings")?;
         let status_strings = strings("runtime.gStatusStrings")?;
+        // Stripped binaries: find the globals the analyses need in the
+        // module's bss by what they hold.
+        let md_range = |a: &str, b: &str| -> Option<(u64, u64)> {
+            let fa = layouts.try_field("runtime.moduledata", a)?;
+            let fb = layouts.try_field("runtime.moduledata", b)?;
+            Some((
+                target.read_u64(md_addr + fa.offset).ok()?,
+                target.read_u64(md_addr + fb.offset).ok()?,
+            ))
+        };
+        let bss_ranges: Vec<(u64, u64)> =
+            [md_range("bss", "ebss"), md_range("noptrbss", "enoptrbss")]
+                .into_iter()
+                .flatten()
+                .collect();
         if exe.symbol("runtime.allgs").is_none() {
-            let md_range = |a: &str, b: &str| -> Option<(u64, u64)> {
-                let fa = layouts.try_field("runtime.moduledata", a)?;
-                let fb = layouts.try_field("runtime.moduledata", b)?;
-                Some((
-                    target.read_u64(md_addr + fa.offset).ok()?,
-                    target.read_u64(md_addr + fb.offset).ok()?,
-                ))
-            };
-            let ranges: Vec<(u64, u64)> =
-                [md_range("bss", "ebss"), md_range("noptrbss", "enoptrbss")]
-                    .into_iter()
-                    .flatten()
-                    .collect();
             globals.insert(
                 "runtime.allgs",
-                discover::find_allgs(target, &layouts, &g, &ranges)?,
+                discover::find_allgs(target, &layouts, &g, &bss_ranges)?,
             );
+        }
+        if exe.symbol("runtime.mheap_").is_none() {
+            // Only leak detection needs the heap: its absence is reported
+            // there, not here.
+            if let Ok(a) = discover::find_mheap(target, &layouts, &bss_ranges) {
+                globals.insert("runtime.mheap_", a);
+            }
         }
         // The GODEBUG setting as the process resolved it, not a guess.
         let traceback_labels = layouts
