@@ -40,6 +40,9 @@ pub struct Session {
     /// Pointer values held by package-level variables → the slot holding
     /// them (built on first use).
     pub global_ptrs: std::sync::OnceLock<HashMap<u64, u64>>,
+    /// Heap structs reached through package-level pointers (built on
+    /// first use, for naming).
+    pub global_pointees: std::sync::OnceLock<Vec<crate::analysis::naming::Pointee>>,
     pub threads: Vec<OsThread>,
     pub ms: Vec<M>,
     /// Every g in `runtime.allgs` at this stop (dead ones included), or the
@@ -126,6 +129,7 @@ impl Session {
             frame_cache: Default::default(),
             chan_cache: Default::default(),
             global_ptrs: Default::default(),
+            global_pointees: Default::default(),
             threads,
             ms,
             gs,

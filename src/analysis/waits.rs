@@ -37,6 +37,23 @@ pub struct WaitingOn {
     /// Network I/O: the file descriptor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fd: Option<i64>,
+    /// Sleep: when the timer fires, in the target's `nanotime()` clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timer_when: Option<i64>,
+}
+
+/// A Go-style duration ("59m58s", "1.5s", "-3s" when overdue).
+fn duration_text(ns: i64) -> String {
+    let sign = if ns < 0 { "-" } else { "" };
+    let s = ns.unsigned_abs() / 1_000_000_000;
+    let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
+    if h > 0 {
+        format!("{sign}{h}h{m}m{sec}s")
+    } else if m > 0 {
+        format!("{sign}{m}m{sec}s")
+    } else {
+        format!("{sign}{:.1}s", ns.unsigned_abs() as f64 / 1e9)
+    }
 }
 
 /// One case of a select.
@@ -280,7 +297,7 @@ impl Session {
                     ..Default::default()
                 })
             }
-            "sleep" => Some(self.simple("sleep", "")),
+            "sleep" => Some(self.sleep_wait(g)),
             "IO wait" => {
                 let words = self.stack_words(g, gr.sp);
                 let (fd, pd) = self.poll_desc(g, &words).unwrap_or((-1, 0));
@@ -297,6 +314,34 @@ impl Session {
                 })
             }
             _ => Some(self.simple("runtime", &reason)),
+        }
+    }
+
+    /// `time.Sleep`: the goroutine's cached sleep timer (`g.timer`) and when
+    /// it fires; how far away that is when the target's clock is known.
+    fn sleep_wait(&self, g: &G) -> WaitingOn {
+        let timer = self
+            .field("runtime.g", "timer")
+            .and_then(|o| self.u64_at(g.addr + o))
+            .filter(|&t| t != 0);
+        let when = timer.and_then(|t| {
+            self.field("runtime.timer", "when")
+                .and_then(|o| self.u64_at(t + o))
+                .map(|w| w as i64)
+        });
+        let now = self.now_nanotime(std::slice::from_ref(g));
+        let name = match (when, now) {
+            (Some(w), Some(n)) if w > 0 && self.target.as_core().is_none() => {
+                format!("time.Sleep, wakes in {}", duration_text(w - n))
+            }
+            _ => "time.Sleep".to_string(),
+        };
+        WaitingOn {
+            kind: "sleep".into(),
+            name,
+            addr: timer.unwrap_or(0),
+            timer_when: when.filter(|&w| w > 0),
+            ..Default::default()
         }
     }
 
@@ -391,7 +436,7 @@ impl Session {
                 Vec::new()
             },
             chan: Some(state),
-            fd: None,
+            ..Default::default()
         })
     }
 
@@ -433,41 +478,21 @@ impl Session {
         if let Some(n) = self.global_pointing_at(addr) {
             return n;
         }
+        if let Some(n) = self.name_via_global_pointer(addr, ty) {
+            return n;
+        }
         format!("{ty} {addr:#x}")
     }
 
     /// Names an address inside a package-level variable.
     fn name_global(&self, addr: u64, ty: &str) -> String {
         if let Some((sym, base)) = self.rt.global_at(addr) {
-            let mut name = sym.clone();
-            let mut off = addr - base;
-            let mut cur_ty = self.rt.layouts.var_type(&sym);
-            // Bounded descent through nested struct fields.
-            for _ in 0..16 {
-                let Some(t) = cur_ty.clone() else { break };
-                // Reached the object itself (a sync.Mutex inside a struct).
-                if off == 0
-                    && (t == ty
-                        || t.starts_with("chan ")
-                        || t.starts_with('*')
-                        || t.starts_with("map["))
-                {
-                    break;
-                }
-                let names = self.rt.layouts.member_names(&t);
-                if names.is_empty() {
-                    break;
-                }
-                match self.rt.layouts.member_at(&t, off, &names) {
-                    Some((m, moff, mty)) => {
-                        name.push('.');
-                        name.push_str(&m);
-                        off -= moff;
-                        cur_ty = Some(mty);
-                    }
-                    None => break,
-                }
-            }
+            let ty_of = self.rt.layouts.var_type(&sym);
+            let (path, off) = match ty_of {
+                Some(t) => self.field_path(&t, addr - base, ty),
+                None => (String::new(), addr - base),
+            };
+            let mut name = sym + &path;
             if off != 0 {
                 name.push_str(&format!("+{off:#x}"));
             }

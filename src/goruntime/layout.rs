@@ -101,6 +101,11 @@ impl Layouts {
         Some(FieldLoc { offset, size })
     }
 
+    /// The type name of a direct member of `ty`.
+    pub fn member_type(&self, ty: &str, name: &str) -> Option<String> {
+        self.source.member(ty, name).map(|(_, _, t)| t)
+    }
+
     /// The Go type name of a package-level variable, when known.
     pub fn var_type(&self, name: &str) -> Option<String> {
         self.source.var_type(name)
