@@ -205,12 +205,7 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
         Command::Blocking { system } => blocking(s, *system),
         Command::Chain { id } => chain(s, *id),
         Command::Deadlocks { system } => {
-            let mut r = s.deadlocks()?;
-            if !system {
-                let (shown, _) = s.goroutines(false)?;
-                let ids: std::collections::HashSet<u64> = shown.iter().map(|g| g.id).collect();
-                r.goroutines.retain(|v| ids.contains(&v.id));
-            }
+            let r = s.deadlocks(*system)?;
             Ok(Outcome {
                 output: Output::Deadlocks(Box::new(r)),
                 warnings: Vec::new(),

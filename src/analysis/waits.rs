@@ -283,11 +283,18 @@ impl Session {
                     .and_then(|s| self.sudog_ptr(s, "elem"))
                     .filter(|&a| a != 0 && self.notify_list_has(a, g.addr))
                     .or_else(|| {
-                        words.iter().copied().find_map(|w| {
-                            [w, w.wrapping_add(16)]
-                                .into_iter()
-                                .find(|&l| l.is_multiple_of(8) && self.notify_list_has(l, g.addr))
-                        })
+                        // The list is in a heap or global sync.Cond, never
+                        // on the waiter's own stack.
+                        let own = g.stack_lo..g.stack_hi;
+                        words
+                            .iter()
+                            .copied()
+                            .filter(|w| !own.contains(w))
+                            .find_map(|w| {
+                                [w, w.wrapping_add(16)].into_iter().find(|&l| {
+                                    l.is_multiple_of(8) && self.notify_list_has(l, g.addr)
+                                })
+                            })
                     })?;
                 let cond = notify.wrapping_sub(16);
                 Some(WaitingOn {
@@ -353,24 +360,46 @@ impl Session {
         }
     }
 
+    /// Whether goroutine `g` is queued on the notifyList at `l`.
     fn notify_list_has(&self, l: u64, g: u64) -> bool {
-        let (Some(head_off), Some(next_off)) = (
-            self.field("runtime.notifyList", "head"),
-            self.field("runtime.sudog", "next"),
-        ) else {
-            return false;
-        };
+        self.notify_members(l).is_some_and(|m| m.contains(&g))
+    }
+
+    /// The g addresses queued on a notifyList (empty if `l` is none),
+    /// decoded once per address per stop: a thousand goroutines waiting on
+    /// one Cond must not walk its queue a thousand times.
+    fn notify_members(&self, l: u64) -> Option<Arc<HashSet<u64>>> {
+        if let Some(v) = self
+            .notify_cache
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&l).cloned())
+        {
+            return Some(v);
+        }
+        let (head_off, next_off) = (
+            self.field("runtime.notifyList", "head")?,
+            self.field("runtime.sudog", "next")?,
+        );
+        // A queue holds at most every goroutine once.
+        let bound = self.gs.len() + 1;
+        let mut members = HashSet::new();
         let mut cur = self.u64_at(l + head_off).unwrap_or(0);
-        for _ in 0..MAX_SUDOGS {
+        for _ in 0..bound {
             if cur == 0 || !cur.is_multiple_of(8) {
-                return false;
+                break;
             }
-            if self.u64_at(cur) == Some(g) {
-                return true;
-            }
+            match self.u64_at(cur) {
+                Some(g) => members.insert(g),
+                None => break,
+            };
             cur = self.u64_at(cur + next_off).unwrap_or(0);
         }
-        false
+        let v = Arc::new(members);
+        if let Ok(mut m) = self.notify_cache.lock() {
+            m.insert(l, v.clone());
+        }
+        Some(v)
     }
 
     /// The pollDesc a goroutine parks on: its rg or wg holds the g.
