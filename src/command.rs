@@ -111,6 +111,8 @@ pub struct ChainObject {
     pub kind: String,
     pub name: String,
     pub addr: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waitgroup: Option<crate::analysis::waits::WaitGroupState>,
 }
 
 /// What `blocking` reports.
@@ -131,6 +133,8 @@ pub struct BlockedObject {
     pub waiters: Vec<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chan: Option<crate::analysis::waits::ChanState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waitgroup: Option<crate::analysis::waits::WaitGroupState>,
     /// Channels: goroutines queued to receive and to send.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub receivers: Vec<u64>,
@@ -311,6 +315,7 @@ fn blocking(s: &Session, system: bool) -> Result<Outcome> {
                     addr: key_addr,
                     waiters: vec![gr.id],
                     chan: w.chan.clone(),
+                    waitgroup: w.waitgroup.clone(),
                     receivers: Vec::new(),
                     senders: Vec::new(),
                 }),
@@ -385,6 +390,7 @@ fn chain(s: &Session, start: u64) -> Result<Outcome> {
                 kind: w.kind.clone(),
                 name: w.name.clone(),
                 addr: w.addr,
+                waitgroup: w.waitgroup.clone(),
             }),
             holders,
             wait_minutes: gr.wait_minutes,

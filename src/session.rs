@@ -40,6 +40,8 @@ pub struct Session {
     /// Pointer values held by package-level variables → the slot holding
     /// them (built on first use).
     pub global_ptrs: std::sync::OnceLock<HashMap<u64, u64>>,
+    /// g address → semaphore address, from the runtime's semtable.
+    pub sema_waiters: std::sync::OnceLock<HashMap<u64, u64>>,
     /// Goroutines queued per notifyList address, decoded at this stop.
     pub notify_cache: std::sync::Mutex<HashMap<u64, Arc<std::collections::HashSet<u64>>>>,
     /// Heap structs reached through package-level pointers (built on
@@ -133,6 +135,7 @@ impl Session {
             global_ptrs: Default::default(),
             global_pointees: Default::default(),
             notify_cache: Default::default(),
+            sema_waiters: Default::default(),
             threads,
             ms,
             gs,

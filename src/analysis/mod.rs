@@ -5,5 +5,6 @@ pub mod deadlocks;
 pub mod holders;
 pub mod leaks;
 pub mod naming;
+pub mod semtable;
 pub mod stacks;
 pub mod waits;

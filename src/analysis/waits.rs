@@ -37,6 +37,9 @@ pub struct WaitingOn {
     /// Network I/O: the file descriptor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fd: Option<i64>,
+    /// WaitGroup: its counter and waiter count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waitgroup: Option<WaitGroupState>,
     /// Sleep: when the timer fires, in the target's `nanotime()` clock.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timer_when: Option<i64>,
@@ -54,6 +57,15 @@ fn duration_text(ns: i64) -> String {
     } else {
         format!("{sign}{:.1}s", ns.unsigned_abs() as f64 / 1e9)
     }
+}
+
+/// A sync.WaitGroup's state word, decoded.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct WaitGroupState {
+    /// Done calls still outstanding (Add minus Done).
+    pub counter: u32,
+    /// Goroutines in Wait.
+    pub waiters: u32,
 }
 
 /// One case of a select.
@@ -96,7 +108,7 @@ impl Session {
     }
 
     /// sudog.elem / sudog.c, through the go1.26 maybeTraceable wrappers.
-    fn sudog_ptr(&self, sudog: u64, field: &str) -> Option<u64> {
+    pub(crate) fn sudog_ptr(&self, sudog: u64, field: &str) -> Option<u64> {
         let off = self
             .field("runtime.sudog", &format!("{field}.vu"))
             .or_else(|| self.field("runtime.sudog", &format!("{field}.maybeTraceablePtr.vu")))
@@ -250,9 +262,14 @@ impl Session {
             | "sync.RWMutex.Lock"
             | "sync.WaitGroup.Wait"
             | "semacquire" => {
-                let words = self.stack_words(g, gr.sp);
-                let sudog = self.sudog_on_stack(g, &words)?;
-                let sema = self.sudog_ptr(sudog, "elem")?;
+                let sema = match self.sema_waiters().get(&g.addr) {
+                    Some(&sema) => sema,
+                    None => {
+                        let words = self.stack_words(g, gr.sp);
+                        let sudog = self.sudog_on_stack(g, &words)?;
+                        self.sudog_ptr(sudog, "elem")?
+                    }
+                };
                 let (kind, obj, ty) = match base {
                     "sync.Mutex.Lock" => ("mutex", sema.wrapping_sub(4), "sync.Mutex"),
                     "sync.RWMutex.RLock" => ("rwmutex read", sema.wrapping_sub(12), "sync.RWMutex"),
@@ -271,6 +288,9 @@ impl Session {
                     kind: kind.into(),
                     name: self.name_object(obj, ty),
                     addr: obj,
+                    waitgroup: (kind == "waitgroup")
+                        .then(|| self.waitgroup_state(obj))
+                        .flatten(),
                     ..Default::default()
                 })
             }
@@ -322,6 +342,21 @@ impl Session {
             }
             _ => Some(self.simple("runtime", &reason)),
         }
+    }
+
+    /// A WaitGroup's `state`: the counter in the high 32 bits; the waiter
+    /// count below it (bit 31 is the synctest bubble flag from go1.25).
+    fn waitgroup_state(&self, wg: u64) -> Option<WaitGroupState> {
+        let state = self.u64_at(wg + self.field("sync.WaitGroup", "state")?)?;
+        let low_mask = if self.rt.version.at_least(25) {
+            0x7fff_ffff
+        } else {
+            0xffff_ffff
+        };
+        Some(WaitGroupState {
+            counter: (state >> 32) as u32,
+            waiters: (state & low_mask) as u32,
+        })
     }
 
     /// `time.Sleep`: the goroutine's cached sleep timer (`g.timer`) and when

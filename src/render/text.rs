@@ -92,7 +92,12 @@ pub(crate) fn chain_text(r: &ChainReport) -> String {
         let indent = "  ".repeat(i);
         out.push_str(&format!("{indent}goroutine {} [{}]", l.id, l.state));
         match &l.waiting_on {
-            Some(w) => out.push_str(&format!(" waits on {} {}\n", w.kind, w.name)),
+            Some(w) => out.push_str(&format!(
+                " waits on {} {}{}\n",
+                w.kind,
+                w.name,
+                waitgroup_note(w.waitgroup.as_ref())
+            )),
             None => out.push_str(" (not blocked)\n"),
         }
         for h in &l.holders {
@@ -134,6 +139,7 @@ pub(crate) fn blocking_text(r: &BlockingReport) -> String {
             o.waiters.len(),
             ids.join(" ")
         ));
+        out.push_str(&waitgroup_note(o.waitgroup.as_ref()));
         if let Some(c) = &o.chan {
             out.push_str(&format!(
                 "  (len {}/{}{}, receivers {:?}, senders {:?})",
@@ -364,6 +370,20 @@ pub(crate) fn group_text(gs: &[Goroutine]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// " (2 Done calls outstanding, 1 waiter)" for a WaitGroup.
+fn waitgroup_note(wg: Option<&crate::analysis::waits::WaitGroupState>) -> String {
+    match wg {
+        Some(w) => format!(
+            " ({} Done call{} outstanding, {} waiter{})",
+            w.counter,
+            if w.counter == 1 { "" } else { "s" },
+            w.waiters,
+            if w.waiters == 1 { "" } else { "s" }
+        ),
+        None => String::new(),
+    }
 }
 
 #[cfg(test)]
