@@ -268,3 +268,25 @@ def test_dot_graphs_draw_the_cycle(version: str):
     waiters = {f for f, _, _ in edges}
     assert {f"g{a}", f"g{b}"} <= waiters
     assert any("main.accounts.mu" in attrs for attrs in nodes.values())
+
+
+@pytest.mark.parametrize("version", go_versions())
+def test_waitgroup_counter_and_deferred_done_holders(version: str):
+    """main waits on main.transfers (Add(2)); transfer and reconcile each
+    hold a pending `defer transfers.Done()` while deadlocked on each other."""
+    exe = _build(version, "lockorder")
+    proc, truth = _start(exe)
+    try:
+        blocking = _tool("blocking", "--json", "--pid", str(proc.pid))
+        chain = _tool("chain", "1", "--json", "--pid", str(proc.pid))
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert blocking.returncode == 0, blocking.stderr
+    wg = [o for o in json.loads(blocking.stdout)["objects"] if o["kind"] == "waitgroup"]
+    assert [(o["name"], o["waiters"], o["waitgroup"]) for o in wg] == [("main.transfers", [1], {"counter": 2, "waiters": 1})]
+    link = json.loads(chain.stdout)["chain"][0]
+    assert link["waiting_on"]["name"] == "main.transfers"
+    holders = {h["id"]: h for h in link["holders"]}
+    assert set(holders) == set(truth["cycles"][0]), holders
+    assert all(h["confidence"] == "certain" and "deferred sync.(*WaitGroup).Done" in h["evidence"] for h in holders.values())
