@@ -4,5 +4,6 @@
 pub mod deadlocks;
 pub mod holders;
 pub mod leaks;
+pub mod locals;
 pub mod stacks;
 pub mod waits;

@@ -1,7 +1,8 @@
 //! What each blocked goroutine waits on: the channel(s) behind its sudogs,
 //! the semaphore (and so the sync.Mutex, RWMutex or WaitGroup) it sleeps
 //! on, the sync.Cond notify list, the network fd, with the object named as
-//! a Go expression where a global holds it.
+//! a Go expression where a global holds it, else where a parameter or local
+//! of the waiting goroutine's frames does (see locals.rs).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -37,6 +38,10 @@ pub struct WaitingOn {
     /// Network I/O: the file descriptor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fd: Option<i64>,
+    /// When a local or parameter names the object: the function it belongs
+    /// to (`main.(*store).flush` for `s.mu`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// One case of a select.
@@ -45,6 +50,9 @@ pub struct ChanCase {
     pub dir: String,
     pub name: String,
     pub addr: u64,
+    /// The function whose local names the channel, as in `WaitingOn`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// A channel's state.
@@ -250,10 +258,12 @@ impl Session {
                     }
                     _ => ("semaphore", sema, "uint32"),
                 };
+                let (name, scope) = self.name_object_for(obj, ty, Some(g));
                 Some(WaitingOn {
                     kind: kind.into(),
-                    name: self.name_object(obj, ty),
+                    name,
                     addr: obj,
+                    scope,
                     ..Default::default()
                 })
             }
@@ -273,10 +283,12 @@ impl Session {
                         })
                     })?;
                 let cond = notify.wrapping_sub(16);
+                let (name, scope) = self.name_object_for(cond, "sync.Cond", Some(g));
                 Some(WaitingOn {
                     kind: "cond".into(),
-                    name: self.name_object(cond, "sync.Cond"),
+                    name,
                     addr: cond,
+                    scope,
                     ..Default::default()
                 })
             }
@@ -345,7 +357,7 @@ impl Session {
     fn chan_wait(&self, g: &G, reason: &str, by_addr: &HashMap<u64, u64>) -> Option<WaitingOn> {
         let waitlink = self.field("runtime.sudog", "waitlink")?;
         let mut cases = Vec::new();
-        let mut first: Option<(u64, ChanState, String)> = None;
+        let mut first: Option<(u64, ChanState, String, Option<String>)> = None;
         let mut cur = g.waiting;
         let mut seen = Vec::new();
         while cur != 0 && seen.len() < MAX_SUDOGS && !seen.contains(&cur) {
@@ -358,19 +370,27 @@ impl Session {
                 } else {
                     "send"
                 };
-                let name = self.name_object(c, "chan");
+                let (name, scope) = self.name_object_for(c, "chan", Some(g));
                 cases.push(ChanCase {
                     dir: dir.into(),
                     name: name.clone(),
                     addr: c,
+                    scope: scope.clone(),
                 });
                 if first.is_none() {
-                    first = Some((c, state.clone(), name));
+                    first = Some((c, state.clone(), name, scope));
                 }
             }
             cur = self.u64_at(cur + waitlink).unwrap_or(0);
         }
-        let (addr, state, name) = first?;
+        let (addr, state, name, scope) = first?;
+        // A select's cases may be named in different frames: the first
+        // case's scope stands for the wait (each case keeps its own).
+        let scope = if reason == "select" {
+            cases.iter().find_map(|c| c.scope.clone())
+        } else {
+            scope
+        };
         let kind = if reason == "select" { "select" } else { reason };
         let name = if reason == "select" {
             cases
@@ -392,6 +412,7 @@ impl Session {
             },
             chan: Some(state),
             fd: None,
+            scope,
         })
     }
 
@@ -427,13 +448,53 @@ impl Session {
     /// `symbol+0xOFF`; the global that points at it; otherwise its type and
     /// address.
     pub fn name_object(&self, addr: u64, ty: &str) -> String {
+        self.name_object_for(addr, ty, None).0
+    }
+
+    /// Like [`Session::name_object`], then through a parameter or local of
+    /// `waiter`'s frames (`s.mu`), returned with that variable's function.
+    /// Names found through locals are cached per object: thousands of
+    /// waiters on one object search once.
+    pub fn name_object_for(
+        &self,
+        addr: u64,
+        ty: &str,
+        waiter: Option<&G>,
+    ) -> (String, Option<String>) {
         if self.rt.global_at(addr).is_some() {
-            return self.name_global(addr, ty);
+            return (self.name_global(addr, ty), None);
         }
         if let Some(n) = self.global_pointing_at(addr) {
-            return n;
+            return (n, None);
         }
-        format!("{ty} {addr:#x}")
+        if let Some(g) = waiter.filter(|_| addr != 0) {
+            if let Some((n, s)) = self.cached_local_name(addr, ty, g) {
+                return (n, Some(s));
+            }
+        }
+        (format!("{ty} {addr:#x}"), None)
+    }
+
+    /// A local name for `addr` from the cache, else from `g`'s frames; an
+    /// object that several waiters failed to name is not searched again.
+    fn cached_local_name(&self, addr: u64, ty: &str, g: &G) -> Option<(String, String)> {
+        const MAX_TRIES: u8 = 4;
+        let key = (addr, ty.to_string());
+        if let Some((hit, tries)) = self.local_names.lock().ok()?.get(&key) {
+            if hit.is_some() || *tries >= MAX_TRIES {
+                return hit.clone();
+            }
+        }
+        let found = self
+            .local_name(&self.phys_frames(g), addr, ty)
+            .map(|l| (l.expr, l.scope));
+        let mut cache = self.local_names.lock().ok()?;
+        let e = cache.entry(key).or_insert((None, 0));
+        if e.0.is_none() {
+            e.0 = found.clone();
+        }
+        e.1 = e.1.saturating_add(1);
+        e.0.clone()
     }
 
     /// Names an address inside a package-level variable.
@@ -441,32 +502,10 @@ impl Session {
         if let Some((sym, base)) = self.rt.global_at(addr) {
             let mut name = sym.clone();
             let mut off = addr - base;
-            let mut cur_ty = self.rt.layouts.var_type(&sym);
-            // Bounded descent through nested struct fields.
-            for _ in 0..16 {
-                let Some(t) = cur_ty.clone() else { break };
-                // Reached the object itself (a sync.Mutex inside a struct).
-                if off == 0
-                    && (t == ty
-                        || t.starts_with("chan ")
-                        || t.starts_with('*')
-                        || t.starts_with("map["))
-                {
-                    break;
-                }
-                let names = self.rt.layouts.member_names(&t);
-                if names.is_empty() {
-                    break;
-                }
-                match self.rt.layouts.member_at(&t, off, &names) {
-                    Some((m, moff, mty)) => {
-                        name.push('.');
-                        name.push_str(&m);
-                        off -= moff;
-                        cur_ty = Some(mty);
-                    }
-                    None => break,
-                }
+            if let Some(t) = self.rt.layouts.var_type(&sym) {
+                let (path, rest) = self.field_path(&t, off, ty);
+                name.push_str(&path);
+                off = rest;
             }
             if off != 0 {
                 name.push_str(&format!("+{off:#x}"));

@@ -3,5 +3,6 @@
 
 pub mod buildinfo;
 pub mod dwarf;
+pub mod dwarfvars;
 pub mod elf;
 pub mod pclntab;
