@@ -1,7 +1,11 @@
 //! Who could unblock a goroutine. The runtime records no lock owners, so
 //! holders are inferred with evidence: a pending deferred Unlock of the very
-//! mutex (open-coded defer bits or a `_defer` record) is certain; a live
-//! reference to the object from another goroutine's stack is likely.
+//! mutex (open-coded defer bits or a `_defer` record) is certain; a
+//! parameter or local of another goroutine's frame that holds, points into
+//! or contains the object (DWARF variable locations) is likely; a bare
+//! stack word equal to its address, in no known variable, is unknown. A
+//! mutex's state bits are quoted as evidence but never prove an owner: the
+//! runtime does not record who locked it.
 
 use std::collections::HashMap;
 
@@ -200,14 +204,83 @@ impl Session {
         map
     }
 
+    /// The lock state bits of a Mutex or RWMutex, in words: "mutex is
+    /// locked (state 0x9), 1 waiter".
+    fn lock_state(&self, obj: u64, kind: &str) -> Option<String> {
+        // sync.Mutex's state is its first word in every release (go1.24
+        // moved it into internal/sync.Mutex, still at offset 0).
+        let state = self.target.read_u32(obj).ok()? as i32;
+        let mutex = |what: &str, st: i32| {
+            let waiters = st >> 3;
+            let mut s = format!(
+                "{what} is {} (state {st:#x})",
+                if st & 1 != 0 { "locked" } else { "unlocked" }
+            );
+            if waiters > 0 {
+                s.push_str(&format!(
+                    ", {waiters} waiter{}",
+                    if waiters == 1 { "" } else { "s" }
+                ));
+            }
+            if st & 4 != 0 {
+                s.push_str(", starving");
+            }
+            s
+        };
+        if kind == "mutex" {
+            return Some(mutex("mutex", state));
+        }
+        let field = |name: &str, fallback: u64| {
+            self.rt
+                .layouts
+                .try_field("sync.RWMutex", name)
+                .map(|f| f.offset)
+                .unwrap_or(fallback)
+        };
+        let rc = self.target.read_u32(obj + field("readerCount", 16)).ok()? as i32;
+        let rw = self.target.read_u32(obj + field("readerWait", 20)).ok()? as i32;
+        // A pending writer subtracts rwmutexMaxReaders from readerCount.
+        const MAX_READERS: i32 = 1 << 30;
+        let (readers, writer) = if rc < 0 {
+            (rc + MAX_READERS, true)
+        } else {
+            (rc, false)
+        };
+        let mut s = format!(
+            "{}; {readers} reader{} (readerCount {rc}, readerWait {rw})",
+            mutex("writer mutex w", state),
+            if readers == 1 { "" } else { "s" }
+        );
+        if writer {
+            s.push_str(", a writer is pending or holds it");
+        }
+        Some(s)
+    }
+
     /// Holders of a mutex-like object, and goroutines that reference other
-    /// objects (channels, wait groups, conds) and could unblock them.
+    /// objects (channels, wait groups, conds) and could unblock them; the
+    /// certain first, then the likely, then the unknown.
     pub fn holders_of(&self, obj: u64, kind: &str, exclude: &[u64]) -> Vec<Holder> {
         let mut out: Vec<Holder> = Vec::new();
         if obj == 0 {
             return out;
         }
         let lockish = matches!(kind, "mutex" | "rwmutex read" | "rwmutex write");
+        let ty = match kind {
+            "mutex" => "sync.Mutex",
+            "rwmutex read" | "rwmutex write" => "sync.RWMutex",
+            "waitgroup" => "sync.WaitGroup",
+            "cond" => "sync.Cond",
+            "semaphore" => "uint32",
+            _ => "chan",
+        };
+        let state = if lockish {
+            self.lock_state(obj, kind)
+                .map(|s| format!("; {s}"))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
         for g in self
             .all_gs()
             .iter()
@@ -228,12 +301,35 @@ impl Session {
                     out.push(Holder {
                         id: g.goid,
                         confidence: "certain".into(),
-                        evidence: format!("deferred {unlock}{at}"),
+                        evidence: format!("deferred {unlock}{at}{state}"),
                     });
                     continue;
                 }
             }
-            // A reference to the object from the used part of the stack.
+            // A variable of one of its frames that references the object.
+            if let Some(l) = self.local_name(&frames, obj, ty) {
+                out.push(Holder {
+                    id: g.goid,
+                    confidence: "likely".into(),
+                    evidence: format!(
+                        "{} {} ({}) of {} {}:{} references it{}{state}",
+                        if l.param { "argument" } else { "local" },
+                        l.var,
+                        l.var_type,
+                        l.scope,
+                        short(&l.file),
+                        l.line,
+                        if l.expr == l.var {
+                            String::new()
+                        } else {
+                            format!(" as {}", l.expr)
+                        },
+                    ),
+                });
+                continue;
+            }
+            // A bare reference from the used part of the stack, in no
+            // variable DWARF describes (or a binary without DWARF).
             let sp = frames.first().map(|f| f.sp).unwrap_or(g.stack_lo);
             let (start, words) = self.stack_words_at(g, sp);
             let hit = words.iter().position(|&w| w == obj);
@@ -250,11 +346,17 @@ impl Session {
                     .unwrap_or_default();
                 out.push(Holder {
                     id: g.goid,
-                    confidence: "likely".into(),
-                    evidence: format!("references the object{desc}"),
+                    confidence: "unknown".into(),
+                    evidence: format!("references the object{desc}{state}"),
                 });
             }
         }
+        let rank = |c: &str| match c {
+            "certain" => 0,
+            "likely" => 1,
+            _ => 2,
+        };
+        out.sort_by_key(|h| rank(&h.confidence));
         out
     }
 }

@@ -277,9 +277,11 @@ impl Session {
                     .filter(|&a| a != 0 && self.notify_list_has(a, g.addr))
                     .or_else(|| {
                         words.iter().copied().find_map(|w| {
-                            [w, w.wrapping_add(16)]
-                                .into_iter()
-                                .find(|&l| l.is_multiple_of(8) && self.notify_list_has(l, g.addr))
+                            [w, w.wrapping_add(16)].into_iter().find(|&l| {
+                                l.is_multiple_of(8)
+                                    && self.notify_list_has(l, g.addr)
+                                    && self.notify_list_tail_matches(l)
+                            })
                         })
                     })?;
                 let cond = notify.wrapping_sub(16);
@@ -338,6 +340,30 @@ impl Session {
             cur = self.u64_at(cur + next_off).unwrap_or(0);
         }
         false
+    }
+
+    /// Whether walking `l`'s list from head ends at its tail field: a
+    /// stack word 8 bytes before a real cond makes `l`'s "head" the real
+    /// tail, which would hold the last waiter, but its "tail" is then the
+    /// field after the list, not that sudog.
+    fn notify_list_tail_matches(&self, l: u64) -> bool {
+        let (Some(head_off), Some(tail_off), Some(next_off)) = (
+            self.field("runtime.notifyList", "head"),
+            self.field("runtime.notifyList", "tail"),
+            self.field("runtime.sudog", "next"),
+        ) else {
+            return true;
+        };
+        let tail = self.u64_at(l + tail_off).unwrap_or(0);
+        let mut cur = self.u64_at(l + head_off).unwrap_or(0);
+        for _ in 0..MAX_SUDOGS {
+            let next = self.u64_at(cur + next_off).unwrap_or(0);
+            if next == 0 {
+                return cur == tail;
+            }
+            cur = next;
+        }
+        true
     }
 
     /// The pollDesc a goroutine parks on: its rg or wg holds the g.
