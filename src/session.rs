@@ -44,6 +44,8 @@ pub struct Session {
     /// Pointer values held by package-level variables → the slot holding
     /// them (built on first use).
     pub global_ptrs: std::sync::OnceLock<HashMap<u64, u64>>,
+    /// Structs that pointer-typed globals point to (built on first use).
+    pub global_structs: std::sync::OnceLock<crate::analysis::globalrefs::GlobalStructs>,
     /// Parameters and locals of every function (DWARF), read on first use.
     pub dwarf_vars: std::sync::OnceLock<Option<crate::binary::dwarfvars::DwarfVars>>,
     /// Names of objects through locals, so that many waiters on one object
@@ -135,6 +137,7 @@ impl Session {
             frame_cache: Default::default(),
             chan_cache: Default::default(),
             global_ptrs: Default::default(),
+            global_structs: Default::default(),
             dwarf_vars: Default::default(),
             local_names: Default::default(),
             threads,

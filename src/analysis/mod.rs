@@ -2,6 +2,7 @@
 //! — blocking chains, deadlocks, leaks — build on the same model).
 
 pub mod deadlocks;
+pub mod globalrefs;
 pub mod holders;
 pub mod leaks;
 pub mod locals;

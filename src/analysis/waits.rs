@@ -471,8 +471,8 @@ impl Session {
 
     /// A Go expression for the object at `addr`: the global that holds it,
     /// with the field path when DWARF describes the global's type, else
-    /// `symbol+0xOFF`; the global that points at it; otherwise its type and
-    /// address.
+    /// `symbol+0xOFF`; the global that points at it, or at the struct
+    /// holding it; otherwise its type and address.
     pub fn name_object(&self, addr: u64, ty: &str) -> String {
         self.name_object_for(addr, ty, None).0
     }
@@ -491,6 +491,9 @@ impl Session {
             return (self.name_global(addr, ty), None);
         }
         if let Some(n) = self.global_pointing_at(addr) {
+            return (n, None);
+        }
+        if let Some(n) = self.global_struct_ref(addr, ty) {
             return (n, None);
         }
         if let Some(g) = waiter.filter(|_| addr != 0) {
