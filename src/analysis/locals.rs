@@ -30,8 +30,8 @@ pub struct LocalName {
     pub param: bool,
 }
 
-/// Whether a function (by its Go name) belongs to the program rather than
-/// the standard library: package main, or an import path whose first
+/// Whether a function or type (by its Go name) belongs to the program
+/// rather than the standard library: package main, or an import path whose first
 /// element has a dot (a module path). Standard-library frames are searched
 /// only when no user frame names the object.
 pub fn is_user_func(name: &str) -> bool {
@@ -71,9 +71,6 @@ impl Session {
             return Vec::new();
         };
         let pc = pf.sym_pc().wrapping_sub(self.rt.bias);
-        let Some(f) = dv.func_at(pc) else {
-            return Vec::new();
-        };
         // Go's CFA is the caller's SP: just above the return address, which
         // is where the unwinder's fp points.
         let fr = EvalFrame {
@@ -81,9 +78,9 @@ impl Session {
             sp: Some(pf.sp),
             bias: self.rt.bias,
         };
-        f.vars
-            .iter()
-            .filter_map(|v| Some((v, eval(v.expr_at(pc)?, &fr)?)))
+        dv.vars_at(pc)
+            .into_iter()
+            .filter_map(|(v, e)| Some((v, eval(e, &fr)?)))
             .collect()
     }
 
@@ -217,10 +214,12 @@ impl Session {
             }
             return Some(out);
         }
-        let names = self.rt.layouts.member_names(sty);
-        if names.is_empty() || size == 0 || size > MAX_STRUCT_SCAN {
+        // Only the program's own structs: runtime ones (g, m, p) are large,
+        // are in every goroutine's frames, and hold no user object's name.
+        if !is_user_func(sty) || size == 0 || size > MAX_STRUCT_SCAN {
             return None;
         }
+        let names = self.rt.layouts.member_names(sty);
         let mut img = vec![0u8; size as usize];
         self.target.read_exact(base, &mut img).ok()?;
         names.iter().find_map(|m| {

@@ -81,10 +81,16 @@ pub struct FuncVars {
     pub vars: Vec<VarInfo>,
 }
 
+/// Bound on the per-pc cache (distinct pcs in a stop's frames).
+const MAX_CACHED_PCS: usize = 1 << 16;
+
 /// Every function's variables, sorted by start address.
 #[derive(Debug, Default)]
 pub struct DwarfVars {
     funcs: Vec<FuncVars>,
+    /// pc → (function index, indices of the variables located there):
+    /// thousands of goroutines stop at the same few pcs.
+    at_pc: std::sync::Mutex<HashMap<u64, std::sync::Arc<(usize, Vec<usize>)>>>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -325,7 +331,48 @@ impl DwarfVars {
         }
         funcs.retain(|f| !f.vars.is_empty());
         funcs.sort_by_key(|f| f.low);
-        DwarfVars { funcs }
+        DwarfVars {
+            funcs,
+            at_pc: Default::default(),
+        }
+    }
+
+    /// The variables that have a location at link-time `pc`, with it.
+    pub fn vars_at(&self, pc: u64) -> Vec<(&VarInfo, &[u8])> {
+        let cached = self.at_pc.lock().ok().and_then(|m| m.get(&pc).cloned());
+        let hit = match cached {
+            Some(h) => h,
+            None => {
+                let i = self.funcs.partition_point(|f| f.low <= pc);
+                let Some(fi) = i.checked_sub(1).filter(|&fi| pc < self.funcs[fi].high) else {
+                    return Vec::new();
+                };
+                let idx = self.funcs[fi]
+                    .vars
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.expr_at(pc).is_some())
+                    .map(|(k, _)| k)
+                    .collect();
+                let h = std::sync::Arc::new((fi, idx));
+                if let Ok(mut m) = self.at_pc.lock() {
+                    if m.len() < MAX_CACHED_PCS {
+                        m.insert(pc, h.clone());
+                    }
+                }
+                h
+            }
+        };
+        let Some(f) = self.funcs.get(hit.0) else {
+            return Vec::new();
+        };
+        hit.1
+            .iter()
+            .filter_map(|&k| {
+                let v = f.vars.get(k)?;
+                Some((v, v.expr_at(pc)?))
+            })
+            .collect()
     }
 
     /// The function containing link-time `pc`.
@@ -699,6 +746,53 @@ mod tests {
             None
         );
         assert_eq!(eval(&[0x9c; 100], &FR), None); // too many ops
+    }
+
+    fn var(name: &str, ranges: Vec<(u64, u64)>, location: Location) -> VarInfo {
+        VarInfo {
+            name: name.into(),
+            param: false,
+            type_name: "chan int".into(),
+            type_size: 8,
+            pointee: None,
+            scope: "main.f".into(),
+            inlined: false,
+            ranges,
+            location,
+        }
+    }
+
+    #[test]
+    fn vars_at_finds_the_function_and_its_live_variables() {
+        let dv = DwarfVars {
+            funcs: vec![FuncVars {
+                low: 0x100,
+                high: 0x200,
+                name: "main.f".into(),
+                vars: vec![
+                    var("a", vec![], Location::Expr(vec![0x9c])),
+                    var("b", vec![(0x180, 0x190)], Location::Expr(vec![0x91, 0x08])),
+                    var(
+                        "c",
+                        vec![],
+                        Location::List(vec![(0x100, 0x150, vec![0x50])]),
+                    ),
+                    var("d", vec![], Location::Expr(vec![])),
+                ],
+            }],
+            at_pc: Default::default(),
+        };
+        let names = |pc| {
+            dv.vars_at(pc)
+                .iter()
+                .map(|(v, _)| v.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(0x120), ["a", "c"]);
+        assert_eq!(names(0x185), ["a", "b"]);
+        assert_eq!(names(0x185), ["a", "b"]); // cached
+        assert!(names(0x200).is_empty());
+        assert!(names(0x50).is_empty());
     }
 
     #[test]
