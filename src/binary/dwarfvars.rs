@@ -84,13 +84,16 @@ pub struct FuncVars {
 /// Bound on the per-pc cache (distinct pcs in a stop's frames).
 const MAX_CACHED_PCS: usize = 1 << 16;
 
+/// A function's index and the indices of its variables located at a pc.
+type LiveVars = std::sync::Arc<(usize, Vec<usize>)>;
+
 /// Every function's variables, sorted by start address.
 #[derive(Debug, Default)]
 pub struct DwarfVars {
     funcs: Vec<FuncVars>,
     /// pc → (function index, indices of the variables located there):
     /// thousands of goroutines stop at the same few pcs.
-    at_pc: std::sync::Mutex<HashMap<u64, std::sync::Arc<(usize, Vec<usize>)>>>,
+    at_pc: std::sync::Mutex<HashMap<u64, LiveVars>>,
 }
 
 #[derive(Debug, Default, Clone)]
