@@ -34,6 +34,8 @@ LOCAL_NAMES = {
     "nilchan": {"Thumbnailer.awaitIdle:": ("t.done", "main.(*Thumbnailer).awaitIdle")},
     "condwait": {"ApprovalQueue.awaitApproval(": ("q.approved", "main.(*ApprovalQueue).awaitApproval")},
     "heldsend": {"store.lookup:": ("s.mu", "main.(*store).lookup")},
+    # A select: every case named after the local channel it receives from.
+    "selectforever": {"watchConfig:": ("receive reload, receive stop", "main.watchConfig")},
 }
 
 
@@ -128,6 +130,9 @@ def test_deadlock_verdicts_match_ground_truth(version: str, name: str, target: s
                 if (w.get("name"), w.get("scope")) != (want_name, want_scope):
                     ours = (w.get("name"), w.get("scope"))
                     problems.append(f"goroutine {g['id']} ({g['role']}): named {ours}, expected {(want_name, want_scope)}")
+                cases = [(c["name"], c.get("scope")) for c in w.get("channels", [])]
+                if any(scope != want_scope for _, scope in cases):
+                    problems.append(f"goroutine {g['id']} ({g['role']}): select cases {cases} not all in {want_scope!r}")
         exp, verdict = g["expect"], a["verdict"]
         # "live" and "blocked" both mean: can still be woken.
         wakeable = {"live", "blocked"}
