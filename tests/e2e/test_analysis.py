@@ -225,6 +225,28 @@ def test_chain_names_likely_holder_without_deferred_unlock(version: str):
 
 
 @pytest.mark.parametrize("version", go_versions())
+def test_chain_finds_potential_receiver_through_its_argument(version: str):
+    """pipeline: fetchArticles sends on runPipeline's local results channel;
+    renderArticles, its only receiver (itself stuck sending on pages), has
+    it as its argument: the likely one to unblock it."""
+    exe = _build(version, "pipeline")
+    proc, truth = _start(exe)
+    try:
+        fetch = next(g for g in truth["goroutines"] if g["role"].startswith("fetchArticles:"))
+        render = next(g for g in truth["goroutines"] if g["role"].startswith("renderArticles:"))
+        res = _tool("chain", str(fetch["id"]), "--json", "--pid", str(proc.pid))
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert res.returncode == 0, res.stderr
+    first = json.loads(res.stdout)["chain"][0]
+    assert first["waiting_on"]["name"] == "results"
+    assert fetch["holders"] == [render["id"]]
+    assert [(h["id"], h["confidence"]) for h in first["holders"]] == [(render["id"], "likely")]
+    assert first["holders"][0]["evidence"].startswith("argument results (<-chan *main.Draft) of main.renderArticles main.go:")
+
+
+@pytest.mark.parametrize("version", go_versions())
 def test_stacks_diagnoses_stack_overflow_core(version: str, tmp_path: Path):
     pattern = read_core_pattern()
     if pattern.startswith("|"):
