@@ -210,25 +210,8 @@ impl Session {
         // sync.Mutex's state is its first word in every release (go1.24
         // moved it into internal/sync.Mutex, still at offset 0).
         let state = self.target.read_u32(obj).ok()? as i32;
-        let mutex = |what: &str, st: i32| {
-            let waiters = st >> 3;
-            let mut s = format!(
-                "{what} is {} (state {st:#x})",
-                if st & 1 != 0 { "locked" } else { "unlocked" }
-            );
-            if waiters > 0 {
-                s.push_str(&format!(
-                    ", {waiters} waiter{}",
-                    if waiters == 1 { "" } else { "s" }
-                ));
-            }
-            if st & 4 != 0 {
-                s.push_str(", starving");
-            }
-            s
-        };
         if kind == "mutex" {
-            return Some(mutex("mutex", state));
+            return Some(describe_mutex("mutex", state));
         }
         let field = |name: &str, fallback: u64| {
             self.rt
@@ -239,22 +222,7 @@ impl Session {
         };
         let rc = self.target.read_u32(obj + field("readerCount", 16)).ok()? as i32;
         let rw = self.target.read_u32(obj + field("readerWait", 20)).ok()? as i32;
-        // A pending writer subtracts rwmutexMaxReaders from readerCount.
-        const MAX_READERS: i32 = 1 << 30;
-        let (readers, writer) = if rc < 0 {
-            (rc + MAX_READERS, true)
-        } else {
-            (rc, false)
-        };
-        let mut s = format!(
-            "{}; {readers} reader{} (readerCount {rc}, readerWait {rw})",
-            mutex("writer mutex w", state),
-            if readers == 1 { "" } else { "s" }
-        );
-        if writer {
-            s.push_str(", a writer is pending or holds it");
-        }
-        Some(s)
+        Some(describe_rwmutex(state, rc, rw))
     }
 
     /// Holders of a mutex-like object, and goroutines that reference other
@@ -361,6 +329,84 @@ impl Session {
     }
 }
 
+fn plural(n: i32) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// A sync.Mutex state word: mutexLocked (1), mutexWoken (2),
+/// mutexStarving (4), waiters from bit 3 up.
+fn describe_mutex(what: &str, st: i32) -> String {
+    let waiters = st >> 3;
+    let mut s = format!(
+        "{what} is {} (state {st:#x})",
+        if st & 1 != 0 { "locked" } else { "unlocked" }
+    );
+    if waiters > 0 {
+        s.push_str(&format!(", {waiters} waiter{}", plural(waiters)));
+    }
+    if st & 4 != 0 {
+        s.push_str(", starving");
+    }
+    s
+}
+
+/// An RWMutex: its writer mutex w's state, readerCount (minus
+/// rwmutexMaxReaders while a writer is pending or holds it; readers queued
+/// behind that writer count too) and readerWait (the earlier readers the
+/// writer still waits for).
+fn describe_rwmutex(w_state: i32, rc: i32, rw: i32) -> String {
+    const MAX_READERS: i32 = 1 << 30;
+    let readers = if rc < 0 {
+        let n = rc.wrapping_add(MAX_READERS);
+        format!(
+            "a writer is pending or holds it; {n} reader{} hold or wait",
+            plural(n)
+        )
+    } else {
+        format!("{rc} reader{} hold it", plural(rc))
+    };
+    format!(
+        "{}; readerCount {rc} ({readers}), readerWait {rw}",
+        describe_mutex("writer mutex w", w_state)
+    )
+}
+
 fn short(f: &str) -> &str {
     f.rsplit('/').next().unwrap_or(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{describe_mutex, describe_rwmutex};
+
+    #[test]
+    fn mutex_state_bits_in_words() {
+        assert_eq!(describe_mutex("mutex", 0), "mutex is unlocked (state 0x0)");
+        assert_eq!(
+            describe_mutex("mutex", 0x9),
+            "mutex is locked (state 0x9), 1 waiter"
+        );
+        assert_eq!(
+            describe_mutex("mutex", 0x1d),
+            "mutex is locked (state 0x1d), 3 waiters, starving"
+        );
+    }
+
+    #[test]
+    fn rwmutex_readers_and_pending_writer() {
+        assert_eq!(
+            describe_rwmutex(0, 2, 0),
+            "writer mutex w is unlocked (state 0x0); readerCount 2 (2 readers hold it), readerWait 0"
+        );
+        assert_eq!(
+            describe_rwmutex(1, -(1 << 30) + 2, 1),
+            "writer mutex w is locked (state 0x1); readerCount -1073741822 (a writer is pending or holds it; 2 readers hold or wait), readerWait 1"
+        );
+        // Corrupt counts must not overflow.
+        describe_rwmutex(i32::MIN, i32::MIN, i32::MIN);
+    }
 }
