@@ -166,6 +166,14 @@ impl Session {
                 return None;
             }
             return match (&v.pointee, v.type_name.starts_with('*')) {
+                // `&ch`: an escaped channel (or pointer) variable holds obj.
+                (Some((pty, 8)), true)
+                    if escaped
+                        && is_pointerish(pty)
+                        && self.target.read_u64(p).ok() == Some(obj) =>
+                {
+                    Some(name.to_string())
+                }
                 (Some((pty, psize)), true) => self.in_struct(p, pty, *psize, name, obj, ty),
                 _ if p == obj && !escaped => Some(name.to_string()),
                 _ => None,
@@ -240,8 +248,11 @@ impl Session {
         let mut cur = root.to_string();
         for _ in 0..MAX_FIELD_DEPTH {
             // Reached the object itself (a sync.Mutex inside a struct).
+            // A channel is its hchan (`runtime.hchan`, DWARF's `hchan<T>`).
+            let hchan = ty == "chan" && (cur == "runtime.hchan" || cur.starts_with("hchan<"));
             if off == 0
                 && (cur == ty
+                    || hchan
                     || cur.starts_with("chan ")
                     || cur.starts_with('*')
                     || cur.starts_with("map["))
