@@ -3,7 +3,8 @@
 //! of a goroutine's frames. Used when no global names the object, and as
 //! holder evidence (a frame whose variable points at a mutex).
 
-use crate::binary::dwarfvars::{eval, DwarfVars, EvalFrame, Piece, Place, VarInfo};
+use crate::binary::dwarfexpr::{eval, EvalFrame, Piece, Place};
+use crate::binary::dwarfvars::{DwarfVars, VarInfo};
 use crate::session::Session;
 use crate::unwind::{self, PhysFrame};
 
