@@ -76,6 +76,13 @@ fn spec(t: &TargetArgs) -> Result<TargetSpec, String> {
     }
 }
 
+/// Writes to stdout; a closed pipe (`| head`) ends the output quietly
+/// instead of panicking as `println!` does.
+fn print_out(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
 fn fail(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("goroscope: {e}");
     ExitCode::from(EXIT_ERROR)
@@ -167,7 +174,7 @@ fn dump_layouts(exe: &std::path::Path) -> ExitCode {
     };
     match run() {
         Ok(json) => {
-            println!("{json}");
+            print_out(&format!("{json}\n"));
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -273,19 +280,19 @@ fn verify_layouts(path: &std::path::Path) -> ExitCode {
                 }
             }
         }
-        println!(
-            "{}: {} structs checked against DWARF in the built-in table, {} in the type descriptors",
+        print_out(&format!(
+            "{}: {} structs checked against DWARF in the built-in table, {} in the type descriptors\n",
             path.display(),
             checked[0],
             checked[1]
-        );
+        ));
         Ok(problems)
     };
     match run() {
         Ok(p) if p.is_empty() => ExitCode::SUCCESS,
         Ok(p) => {
             for line in p {
-                println!("{line}");
+                print_out(&format!("{line}\n"));
             }
             ExitCode::from(1)
         }
