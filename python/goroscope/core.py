@@ -122,6 +122,7 @@ class Controller:
         words = list(words)
         try:
             # Parse first: usage errors and --help need no target.
+            n.check(words)
             return self.session().run(words)
         except n.UsageError as e:
             raise UserError(str(e).rstrip("\n")) from None

@@ -302,12 +302,20 @@ fn help_text(words: Vec<String>) -> String {
     goroscope::args::help_text(&words)
 }
 
+/// Checks a command line against the grammar without running it: raises
+/// UsageError (clap's text; also for `--help`) or GoroscopeError.
+#[pyfunction]
+fn check(words: Vec<String>) -> PyResult<()> {
+    goroscope::args::parse_words(&words).map(|_| ()).map_err(py_err)
+}
+
 /// `goroscope._native`
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySession>()?;
     m.add_function(wrap_pyfunction!(commands, m)?)?;
     m.add_function(wrap_pyfunction!(help_text, m)?)?;
+    m.add_function(wrap_pyfunction!(check, m)?)?;
     m.add("GoroscopeError", m.py().get_type::<GoroscopeError>())?;
     m.add("UsageError", m.py().get_type::<UsageError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -1,0 +1,368 @@
+"""goroscope inside a real gdb: `gdb -batch` processes driven per case, on
+gcore cores, live processes (gdb attached) and a remote target (gdb
+connected to Debian's gdbserver attached to the example).
+
+- the `go …` commands, `info goroutines` and `goroutine N bt` / `goroutine
+  all bt` print byte for byte what the CLI prints on the same target (and
+  the CLI's tracebacks are checked against the runtime's own dump by
+  test_gcore.py / test_live.py);
+- `goroutine N` then `bt` shows goroutine N's frames: the function names
+  and file:line of the runtime's traceback appear in order;
+- `info locals` in a selected goroutine's user frame shows a known local.
+
+gdb loads goroscope with `source scripts/goroscope-gdb.py`, which imports
+the installed package if gdb's Python can (scripts/test installs the wheel
+maturin built and points $GOROSCOPE_GDB_PYTHONPATH at it), else the
+in-tree build (scripts/build-python).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from .conftest import REPO, RunningExample, ToolResult, assert_ok, process_trace_state, run_goroscope
+from .traceback import Goroutine, normalize_function
+
+pytestmark = [pytest.mark.matrix, pytest.mark.gdb]
+
+GDB_SCRIPT = REPO / "scripts" / "goroscope-gdb.py"
+MARK = "@@goroscope-e2e@@"
+GDB_TIMEOUT = 300.0
+BUILDS = pytest.mark.builds(examples=("cms", "lockorder"), variants=("default",))
+
+# A frame line of gdb's `bt`: "#3  0x… in FUNC (ARGS) at FILE:LINE" (the
+# address is left out for inlined frames).
+_BT_RE = re.compile(r"^#(\d+)\s+(?:0x[0-9a-f]+ in )?(\S+) \(.*\) at (.+):(\d+)$")
+
+
+def gdb_env() -> dict[str, str]:
+    env = dict(os.environ)
+    extra = os.environ.get("GOROSCOPE_GDB_PYTHONPATH")
+    if extra:
+        env["PYTHONPATH"] = extra + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+class GdbRun:
+    """One `gdb -batch` process: each command's stdout, separated by markers."""
+
+    def __init__(self, argv: list[str], proc: subprocess.CompletedProcess, commands: list[str], seconds: float):
+        self.argv = argv
+        self.returncode = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.commands = commands
+        self.seconds = seconds
+        self.sections: dict[int, str] = {}
+        for i in range(len(commands)):
+            start = f"{MARK}{i}\n"
+            end = f"\n{MARK}{i + 1 if i + 1 < len(commands) else 'end'}\n"
+            a = self.stdout.find(start)
+            b = self.stdout.find(end, a + len(start)) if a >= 0 else -1
+            if a >= 0 and b >= 0:
+                self.sections[i] = self.stdout[a + len(start) : b]
+
+    def describe(self) -> str:
+        shown = " ".join(f"'{a}'" if " " in a else a for a in self.argv)
+        return (
+            f"$ {shown}\nexit {self.returncode} after {self.seconds:.1f}s\n"
+            f"--- stderr ---\n{self.stderr[-4000:] or '(empty)'}\n--- stdout (head) ---\n{self.stdout[:4000] or '(empty)'}"
+        )
+
+    def output(self, i: int) -> str:
+        if i not in self.sections:
+            pytest.fail(f"no output section for `{self.commands[i]}` in gdb's stdout\n{self.describe()}", pytrace=False)
+        return self.sections[i]
+
+    def check_clean(self) -> None:
+        """No Python traceback, no goroscope internal error, no failure to load."""
+        for bad in ("Traceback (most recent call last)", "Python Exception", "internal error", "cannot load the native module", "panicked at"):
+            if bad in self.stderr or bad in self.stdout:
+                pytest.fail(f"gdb printed {bad!r}:\n{self.describe()}", pytrace=False)
+
+
+def gdb_batch(target: list[str], commands: list[str], *, pre: Optional[list[str]] = None) -> GdbRun:
+    """Runs gdb in batch mode on `target` (arguments after the options),
+    with goroscope sourced, the `pre` commands, then `commands`, each
+    preceded by a marker line."""
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        pytest.fail("gdb not found (scripts/test installs it)", pytrace=False)
+    argv = [gdb, "-nx", "-batch", "-iex", "set auto-load python-scripts off", "-iex", "set pagination off", "-iex", "set width 0"]
+    argv += ["-ex", f"source {GDB_SCRIPT}"]
+    for c in pre or []:
+        argv += ["-ex", c]
+    for i, c in enumerate(commands):
+        argv += ["-ex", f"echo \\n{MARK}{i}\\n", "-ex", c]
+    argv += ["-ex", f"echo \\n{MARK}end\\n"]
+    argv += target
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace", timeout=GDB_TIMEOUT, env=gdb_env())
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"gdb timed out after {GDB_TIMEOUT:.0f}s: {' '.join(argv)}", pytrace=False)
+    return GdbRun(argv, p, commands, time.monotonic() - t0)
+
+
+def user_goroutines(r: RunningExample, limit: int = 6) -> list[Goroutine]:
+    """Goroutines of Go's dump with a stack to compare (not the dump's
+    writer, not running)."""
+    out = []
+    for g in r.dump:
+        if g.id == r.writer_id or g.unavailable or g.base_status in ("running", "runnable") or not g.frames:
+            continue
+        out.append(g)
+    return out[:limit]
+
+
+def gdb_frames(bt: str) -> list[tuple[int, str, str, int]]:
+    """(level, function, file, line) of each frame line of gdb's `bt`."""
+    out = []
+    for line in bt.splitlines():
+        m = _BT_RE.match(line.strip())
+        if m:
+            out.append((int(m.group(1)), normalize_function(m.group(2)), m.group(3), int(m.group(4))))
+    return out
+
+
+def check_frames_match(g: Goroutine, bt: str, context: str) -> None:
+    """The runtime's frames of g appear, in order, among gdb's frames (gdb
+    also shows the runtime frames Go's traceback hides)."""
+    frames = gdb_frames(bt)
+    if not frames:
+        pytest.fail(f"goroutine {g.id}: no frames in gdb's bt:\n{bt}\n{context}", pytrace=False)
+    want = [(normalize_function(f.function), f.file, f.line) for f in g.frames]
+    got = [(fn, file, line) for _, fn, file, line in frames]
+    i = 0
+    for w in want:
+        while i < len(got) and got[i] != w:
+            i += 1
+        if i == len(got):
+            pytest.fail(
+                f"goroutine {g.id}: frame {w[0]} {w[1]}:{w[2]} of the runtime's traceback is not in gdb's bt (in order)\n"
+                f"runtime's frames:\n" + "\n".join(f"  {f} {fl}:{ln}" for f, fl, ln in want) + f"\ngdb's bt:\n{bt}\n{context}",
+                pytrace=False,
+            )
+        i += 1
+    names = [fn for _, fn, _, _ in frames]
+    if g.id != 1 and names[-1] != "runtime.goexit":
+        pytest.fail(f"goroutine {g.id}: gdb's bt does not end at runtime.goexit:\n{bt}\n{context}", pytrace=False)
+
+
+_BUSY_LINE = re.compile(r"^\s*\d+\s+\[(?:running|runnable)[],]")
+_BUSY_BLOCK = re.compile(r"^goroutine \d+ \[(?:running|runnable)[],]")
+
+
+def without_busy(text: str) -> str:
+    """Drops the goroutines that run (or may run) between two looks at a
+    live process (cms's main.spin): one-line entries and traceback blocks."""
+    out: list[str] = []
+    skipping = False
+    for line in text.splitlines(keepends=True):
+        if _BUSY_BLOCK.match(line):
+            skipping = True
+        elif line.startswith("goroutine "):
+            skipping = False
+        if skipping or _BUSY_LINE.match(line):
+            continue
+        out.append(line)
+    return "".join(out)
+
+
+def compare_with_cli(run: GdbRun, i: int, cli: ToolResult, *, live: bool = False) -> None:
+    got, want = run.output(i), cli.stdout
+    if live:
+        got, want = without_busy(got), without_busy(want)
+    if got != want:
+        import difflib
+
+        diff = "\n".join(difflib.unified_diff(want.splitlines(), got.splitlines(), "goroscope CLI", f"gdb: {run.commands[i]}", lineterm="", n=2))
+        pytest.fail(f"`{run.commands[i]}` in gdb differs from `{cli.cmd}`:\n{diff[:6000]}\n\n{run.describe()}", pytrace=False)
+
+
+def cli_ok(*args: str) -> ToolResult:
+    res = run_goroscope(*args)
+    if res.returncode not in (0, 1):  # 1: deadlocks found
+        assert_ok(res)
+    return res
+
+
+# ---------------------------------------------------------------------------
+# Cores
+# ---------------------------------------------------------------------------
+
+
+@BUILDS
+def test_gdb_core_commands(running: RunningExample):
+    """`go …`, `info goroutines`, `goroutine N bt`, `goroutine all bt` on a
+    gcore core print exactly the CLI's text."""
+    core = running.require_core()
+    tgt = ["--core", str(core), "--exe", str(running.exe)]
+    gs = user_goroutines(running, 3)
+    if not gs:
+        pytest.fail(f"no goroutine to look at in {running.stacks_path}", pytrace=False)
+    cases: list[tuple[str, list[str]]] = [
+        ("go goroutines", ["goroutines"]),
+        ("info goroutines", ["goroutines"]),
+        ("go goroutines --all --json", ["goroutines", "--all", "--json"]),
+        ("goroutine all bt", ["bt", "--all"]),
+        ("go bt --all", ["bt", "--all"]),
+        ("go blocking", ["blocking"]),
+        ("go deadlocks", ["deadlocks"]),
+        ("go stacks", ["stacks"]),
+        ("go info", ["info"]),
+    ]
+    for g in gs:
+        cases.append((f"go bt {g.id}", ["bt", str(g.id)]))
+        cases.append((f"go chain {g.id}", ["chain", str(g.id)]))
+    cases.append((f"goroutine {gs[0].id} bt", ["bt", str(gs[0].id)]))
+    cases.append((f"go chain {gs[0].id} --dot", ["chain", str(gs[0].id), "--dot"]))
+    run = gdb_batch([str(running.exe), str(core)], [c for c, _ in cases])
+    run.check_clean()
+    for i, (_, argv) in enumerate(cases):
+        compare_with_cli(run, i, cli_ok(*argv, *tgt))
+
+
+@BUILDS
+def test_gdb_core_select(running: RunningExample):
+    """`goroutine N` then `bt`: goroutine N's frames, with the runtime's
+    function names and file:line, in order; `frame`, `up` work there."""
+    core = running.require_core()
+    gs = user_goroutines(running)
+    cmds = []
+    for g in gs:
+        cmds += [f"goroutine {g.id}", "bt"]
+    cmds += [f"goroutine {gs[0].id}", "up", "frame"]
+    run = gdb_batch([str(running.exe), str(core)], cmds)
+    run.check_clean()
+    for k, g in enumerate(gs):
+        sel, bt = run.output(2 * k), run.output(2 * k + 1)
+        if f"[goroutine {g.id} (" not in sel:
+            pytest.fail(f"`goroutine {g.id}` did not report the selection:\n{sel}\n{run.describe()}", pytrace=False)
+        check_frames_match(g, bt, run.describe())
+    # `up` from the innermost goroutine frame goes to its caller.
+    n = 2 * len(gs)
+    frames = gdb_frames(run.output(n + 1).splitlines()[0] if run.output(n + 1) else "")
+    first = gdb_frames(run.output(2 * 0 + 1))
+    if not frames or len(first) < 2 or frames[0][:2] != first[1][:2]:
+        pytest.fail(f"`up` after `goroutine {gs[0].id}` did not select its second frame:\n{run.output(n + 1)}\nbt:\n{run.output(1)}", pytrace=False)
+
+
+@pytest.mark.builds(examples=("cms",), variants=("default",))
+def test_gdb_core_locals(running: RunningExample):
+    """`info locals` in the frame of main.(*HTTPServer).serve, selected with
+    `goroutine N`, shows its loop counter n = 1 (it parks in its second
+    Accept)."""
+    core = running.require_core()
+    g = next((g for g in running.dump if any(f.function == "main.(*HTTPServer).serve" for f in g.frames)), None)
+    if g is None:
+        pytest.fail(f"no goroutine in main.(*HTTPServer).serve in {running.stacks_path}", pytrace=False)
+    first = gdb_batch([str(running.exe), str(core)], [f"goroutine {g.id}", "bt"])
+    first.check_clean()
+    level = next((lv for lv, fn, _, _ in gdb_frames(first.output(1)) if fn == "main.(*HTTPServer).serve"), None)
+    if level is None:
+        pytest.fail(f"main.(*HTTPServer).serve is not in goroutine {g.id}'s bt:\n{first.output(1)}", pytrace=False)
+    run = gdb_batch([str(running.exe), str(core)], [f"goroutine {g.id}", f"frame {level}", "info locals", f"goroutine {g.id} info locals"])
+    run.check_clean()
+    if "main.(*HTTPServer).serve" not in run.output(1):
+        pytest.fail(f"`frame {level}` is not main.(*HTTPServer).serve:\n{run.describe()}", pytrace=False)
+    if not re.search(r"^n = 1$", run.output(2), re.M):
+        pytest.fail(f"`info locals` in main.(*HTTPServer).serve does not show n = 1:\n{run.output(2)}\n{run.describe()}", pytrace=False)
+
+
+# ---------------------------------------------------------------------------
+# Live processes and remote targets
+# ---------------------------------------------------------------------------
+
+
+def _check_detached(r: RunningExample, run: GdbRun) -> None:
+    deadline = time.monotonic() + 5
+    problems = process_trace_state(r.pid)
+    while problems and time.monotonic() < deadline:
+        time.sleep(0.1)
+        problems = process_trace_state(r.pid)
+    if problems:
+        pytest.fail(f"example {r.name} after gdb detached: {problems}\n{run.describe()}", pytrace=False)
+
+
+@BUILDS
+@pytest.mark.live
+def test_gdb_live(running: RunningExample):
+    """gdb attached to the running example (memory read from the stopped
+    process directly): the same text as the CLI on the live process, and
+    `goroutine N` + `bt` show the runtime's frames."""
+    gs = user_goroutines(running, 3)
+    cmds = ["go goroutines", "goroutine all bt", f"go chain {gs[0].id}", f"goroutine {gs[0].id}", "bt"]
+    run = gdb_batch(["-p", str(running.pid)], cmds)
+    run.check_clean()
+    _check_detached(running, run)
+    tgt = ["--pid", str(running.pid), "--exe", str(running.exe)]
+    compare_with_cli(run, 0, cli_ok("goroutines", *tgt), live=True)
+    compare_with_cli(run, 1, cli_ok("bt", "--all", *tgt), live=True)
+    compare_with_cli(run, 2, cli_ok("chain", str(gs[0].id), *tgt), live=True)
+    check_frames_match(gs[0], run.output(4), run.describe())
+
+
+@BUILDS
+@pytest.mark.live
+def test_gdb_remote(running: RunningExample):
+    """gdb connected to gdbserver attached to the example: memory comes
+    through gdb's memory API (cached per stop), same text as the CLI."""
+    if shutil.which("gdbserver") is None:
+        pytest.fail("gdbserver not found (Debian package gdbserver; scripts/test installs it)", pytrace=False)
+    gs = user_goroutines(running, 2)
+    cmds = ["go goroutines", "go info", f"go bt {gs[0].id}", f"goroutine {gs[0].id}", "bt", "detach"]
+    run = gdb_batch([str(running.exe)], cmds, pre=[f"target remote | exec gdbserver - --attach {running.pid}"])
+    run.check_clean()
+    _check_detached(running, run)
+    info = run.output(1)
+    if not re.search(r"^target\s+Remote", info, re.M):
+        pytest.fail(f"`go info` through gdbserver does not name the remote target:\n{info}\n{run.describe()}", pytrace=False)
+    tgt = ["--pid", str(running.pid), "--exe", str(running.exe)]
+    compare_with_cli(run, 0, cli_ok("goroutines", *tgt), live=True)
+    compare_with_cli(run, 2, cli_ok("bt", str(gs[0].id), *tgt), live=True)
+    check_frames_match(gs[0], run.output(4), run.describe())
+
+
+# ---------------------------------------------------------------------------
+# Without a Go target
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.errors
+def test_gdb_without_go_target():
+    """No target, a non-Go process, bad arguments: one-line messages, never a
+    Python traceback; `help go` lists the commands."""
+    run = gdb_batch([], ["help go", "go goroutines", "info goroutines", "go chain x", "goroutine 1", "go"])
+    run.check_clean()
+    helptext = run.output(0)
+    for word in ("go goroutines", "go chain", "go deadlocks", "go bt"):
+        if word not in helptext:
+            pytest.fail(f"`help go` does not list {word!r}:\n{helptext}", pytrace=False)
+    if run.stderr.count("gdb is not debugging a program") < 2:
+        pytest.fail(f"expected 'gdb is not debugging a program' for go goroutines / info goroutines:\n{run.describe()}", pytrace=False)
+    if "invalid value 'x'" not in run.stderr:
+        pytest.fail(f"`go chain x` should print clap's usage error:\n{run.describe()}", pytrace=False)
+    if "Usage: go" not in run.output(5):
+        pytest.fail(f"`go` alone should print the usage:\n{run.describe()}", pytrace=False)
+    true = shutil.which("true") or "/bin/true"
+    run = gdb_batch([true], ["go info"], pre=["starti"])
+    run.check_clean()
+    if "not a Go binary" not in run.stderr:
+        pytest.fail(f"`go info` on {true} should say it is not a Go binary:\n{run.describe()}", pytrace=False)
+
+
+def test_gdbinit_prints_source_line(goroscope: Path):
+    res = run_goroscope("gdbinit")
+    assert_ok(res)
+    line = f"source {GDB_SCRIPT.resolve()}"
+    if line not in res.stdout.splitlines():
+        pytest.fail(f"`goroscope gdbinit` should print {line!r}:\n{res.describe()}", pytrace=False)
