@@ -155,7 +155,10 @@ fn main() -> ExitCode {
 fn gdb_script() -> Option<PathBuf> {
     let name = "goroscope-gdb.py";
     let mut dirs = Vec::new();
-    if let Some(bin) = std::env::current_exe().ok().and_then(|p| p.canonicalize().ok()) {
+    if let Some(bin) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.canonicalize().ok())
+    {
         if let Some(dir) = bin.parent() {
             dirs.push(dir.join("../../scripts"));
             dirs.push(dir.join("../share/goroscope"));
@@ -169,7 +172,9 @@ fn gdb_script() -> Option<PathBuf> {
 }
 
 fn gdbinit() -> ExitCode {
-    println!("# goroscope: Go goroutines, tracebacks, blocking and deadlocks in gdb (add to ~/.gdbinit)");
+    println!(
+        "# goroscope: Go goroutines, tracebacks, blocking and deadlocks in gdb (add to ~/.gdbinit)"
+    );
     match gdb_script() {
         Some(p) => println!("source {}", p.display()),
         None => {

@@ -296,20 +296,20 @@ _ID_COMMANDS = {"bt", "chain"}
 class GoCommand(gdb.Command):
     """Go runtime commands (goroscope): goroutines, tracebacks, blocking chains, deadlocks.
 
-The same commands and output as the goroscope CLI, on what gdb is debugging
-(a core file, a live process, or a remote target):
+    The same commands and output as the goroscope CLI, on what gdb is debugging
+    (a core file, a live process, or a remote target):
 
-  go goroutines [--all] [--group]    one line per goroutine
-  go bt ID | go bt --all             Go tracebacks
-  go chain ID                        blocking chain from a goroutine
-  go blocking                        what blocked goroutines wait on
-  go deadlocks                       wait-for cycles, leaked goroutines
-  go stacks                          stack usage, recursion, overflow
-  go info                            Go version, counts, crash facts
+      go goroutines [--all] [--group]    one line per goroutine
+      go bt ID | go bt --all             Go tracebacks
+      go chain ID                        blocking chain from a goroutine
+      go blocking                        what blocked goroutines wait on
+      go deadlocks                       wait-for cycles, leaked goroutines
+      go stacks                          stack usage, recursion, overflow
+      go info                            Go version, counts, crash facts
 
-Every command takes --json; blocking, chain and deadlocks take --dot.
-Related: `info goroutines`, `goroutine N` (select: bt, frame, up, down and
-info locals then work on goroutine N), `goroutine N bt`, `goroutine all bt`."""
+    Every command takes --json; blocking, chain and deadlocks take --dot.
+    Related: `info goroutines`, `goroutine N` (select: bt, frame, up, down and
+    info locals then work on goroutine N), `goroutine N bt`, `goroutine all bt`."""
 
     def __init__(self):
         super().__init__("go", gdb.COMMAND_STACK, gdb.COMPLETE_NONE, True)
@@ -324,7 +324,8 @@ info locals then work on goroutine N), `goroutine N bt`, `goroutine all bt`."""
 
 
 def _make_subcommand(name: str, about: str):
-    doc = f"{about}\n\n{native().help_text([name]).rstrip()}"
+    # clap's help starts with the one-line description gdb lists.
+    doc = native().help_text([name]).rstrip() or about
 
     class Sub(gdb.Command):
         __doc__ = doc
@@ -347,7 +348,7 @@ def _make_subcommand(name: str, about: str):
 
 class InfoGoroutines(gdb.Command):
     """List the goroutines, one line each (as `go goroutines`): id, [state], top user frame, creator.
-Usage: info goroutines [--all] [--group] [--json]"""
+    Usage: info goroutines [--all] [--group] [--json]"""
 
     def __init__(self):
         super().__init__("info goroutines", gdb.COMMAND_STATUS, gdb.COMPLETE_NONE)
@@ -359,14 +360,14 @@ Usage: info goroutines [--all] [--group] [--json]"""
 
 class GoroutineCommand(gdb.Command):
     """Select a goroutine, or run a command in its context.
-Usage:
-  goroutine N            select goroutine N: bt, frame, up, down, info locals then show its frames
-  goroutine N bt         goroutine N's traceback in Go's format (as `go bt N`)
-  goroutine all bt       every goroutine's traceback (as `go bt --all`)
-  goroutine N CMD        run gdb command CMD with goroutine N selected
-  goroutine all CMD      run CMD for every goroutine
-  goroutine off          back to the thread's own frames
-  goroutine              show which goroutine is selected"""
+    Usage:
+      goroutine N            select goroutine N: bt, frame, up, down, info locals then show its frames
+      goroutine N bt         goroutine N's traceback in Go's format (as `go bt N`)
+      goroutine all bt       every goroutine's traceback (as `go bt --all`)
+      goroutine N CMD        run gdb command CMD with goroutine N selected
+      goroutine all CMD      run CMD for every goroutine
+      goroutine off          back to the thread's own frames
+      goroutine              show which goroutine is selected"""
 
     def __init__(self):
         super().__init__("goroutine", gdb.COMMAND_STACK, gdb.COMPLETE_NONE)

@@ -306,7 +306,9 @@ fn help_text(words: Vec<String>) -> String {
 /// UsageError (clap's text; also for `--help`) or GoroscopeError.
 #[pyfunction]
 fn check(words: Vec<String>) -> PyResult<()> {
-    goroscope::args::parse_words(&words).map(|_| ()).map_err(py_err)
+    goroscope::args::parse_words(&words)
+        .map(|_| ())
+        .map_err(py_err)
 }
 
 /// `goroscope._native`
