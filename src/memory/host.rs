@@ -136,14 +136,19 @@ impl Memory for HostTarget {
                     })
                 }
             }
-            Source::Callback(c) => c.read_exact(addr, buf),
+            // The cache reads whole pages; a page only partly readable
+            // (an odd remote mapping) is read as asked instead.
+            Source::Callback(c) => c
+                .read_exact(addr, buf)
+                .or_else(|_| c.inner().read_exact(addr, buf)),
         }
     }
 
     fn read_partial(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
         match &self.source {
             Source::Local { pid, mem } => Ok(Self::local_read(*pid, mem.as_ref(), addr, buf)),
-            Source::Callback(c) => c.read_partial(addr, buf),
+            // Bulk reads (stack images) go to the debugger in one call.
+            Source::Callback(c) => c.inner().read_partial(addr, buf),
         }
     }
 }
