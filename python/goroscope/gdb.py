@@ -425,6 +425,181 @@ class GoroutineCommand(gdb.Command):
         return extra + CTL.complete_ids(prefix)
 
 
+# -- value printers ------------------------------------------------------------
+#
+# Maps are walked by the Rust core (classic buckets and swiss tables); the
+# layout of this map type's bucket or group comes from gdb's DWARF types,
+# and the keys and elements are then printed by gdb (and these printers).
+
+
+def _fields(t) -> Dict[str, "gdb.Field"]:
+    return {f.name: f for f in t.fields() if f.name}
+
+
+def _map_layout(t):
+    """(kind, slot layout, key type, elem type) of a Go map type, or None."""
+    st = t.strip_typedefs()
+    if st.code != gdb.TYPE_CODE_PTR:
+        return None
+    hdr = st.target().strip_typedefs()
+    name = hdr.tag or hdr.name or ""
+    if name.startswith("hash<"):
+        bucket = _fields(hdr)["buckets"].type.strip_typedefs().target().strip_typedefs()
+        f = _fields(bucket)
+        keys, elems = f["keys"], f["values"]
+        ktype, etype = keys.type.strip_typedefs().target(), elems.type.strip_typedefs().target()
+        layout = {
+            "group_size": bucket.sizeof,
+            "keys_off": keys.bitpos // 8,
+            "key_stride": ktype.sizeof,
+            "elems_off": elems.bitpos // 8,
+            "elem_stride": etype.sizeof,
+        }
+        return "classic", layout, ktype, etype
+    if name.startswith("map<"):
+        table = _fields(hdr)["dirPtr"].type.strip_typedefs().target().strip_typedefs().target().strip_typedefs()
+        group = _fields(_fields(table)["groups"].type.strip_typedefs())["data"].type.strip_typedefs().target().strip_typedefs()
+        g = _fields(group)
+        if "slots" in g:
+            slot = g["slots"].type.strip_typedefs().target().strip_typedefs()
+            sf = _fields(slot)
+            base = g["slots"].bitpos // 8
+            ktype, etype = sf["key"].type, sf["elem"].type
+            layout = {
+                "group_size": group.sizeof,
+                "keys_off": base + sf["key"].bitpos // 8,
+                "key_stride": slot.sizeof,
+                "elems_off": base + sf["elem"].bitpos // 8,
+                "elem_stride": slot.sizeof,
+            }
+        else:  # keys and elems in separate arrays (GOEXPERIMENT=mapsplitgroup)
+            keys, elems = g["keys"], g["elems"]
+            ktype, etype = keys.type.strip_typedefs().target(), elems.type.strip_typedefs().target()
+            layout = {
+                "group_size": group.sizeof,
+                "keys_off": keys.bitpos // 8,
+                "key_stride": ktype.sizeof,
+                "elems_off": elems.bitpos // 8,
+                "elem_stride": etype.sizeof,
+            }
+        return "swiss", layout, ktype, etype
+    return None
+
+
+def _print_limit() -> Optional[int]:
+    try:
+        v = gdb.parameter("print elements")
+    except gdb.error:
+        return None
+    return None if v in (None, 0) else int(v)
+
+
+class MapPrinter:
+    """A Go map: `map[K]V (len N) = {[k] = v, ...}`."""
+
+    def __init__(self, val, info):
+        self.val = val
+        self.kind, self.layout, self.ktype, self.etype = info
+        self._entries = None
+        self._error = None
+
+    def _load(self):
+        if self._entries is None and self._error is None:
+            limit = _print_limit()
+            try:
+                n, entries = CTL.session().map_entries(self.kind, int(self.val), self.layout, limit if limit is not None else 2**62)
+                self._entries = (n, entries)
+            except Exception as e:  # shown in place of the value, never raised
+                self._error = str(e)
+        return self._entries
+
+    def to_string(self):
+        name = self.val.type.name or "map"
+        if int(self.val) == 0:
+            return f"{name} nil"
+        got = self._load()
+        if got is None:
+            return f"{name} {int(self.val):#x} <goroscope: {self._error}>"
+        return f"{name} (len {got[0]})"
+
+    def display_hint(self):
+        return "map"
+
+    def children(self):
+        got = self._load() if int(self.val) != 0 else None
+        if not got:
+            return
+        kp, ep = self.ktype.pointer(), self.etype.pointer()
+        for i, (k, e) in enumerate(got[1]):
+            yield f"k{i}", gdb.Value(k).cast(kp).dereference()
+            yield f"v{i}", gdb.Value(e).cast(ep).dereference()
+
+
+class SlicePrinter:
+    """A Go slice: `[]T (len N, cap M) = {...}`."""
+
+    def __init__(self, val):
+        self.val = val
+
+    def to_string(self):
+        return f"{self.val.type.name} (len {int(self.val['len'])}, cap {int(self.val['cap'])})"
+
+    def display_hint(self):
+        return "array"
+
+    def children(self):
+        n = int(self.val["len"])
+        limit = _print_limit()
+        if limit is not None:
+            n = min(n, limit)
+        ptr = self.val["array"]
+        for i in range(n):
+            yield f"[{i}]", (ptr + i).dereference()
+
+
+class StringPrinter:
+    """A Go string: its text, quoted (gdb's own Go support also prints the pointer)."""
+
+    def __init__(self, val):
+        self.val = val
+
+    def to_string(self):
+        n = int(self.val["len"])
+        if n == 0:
+            return '""'
+        return self.val["str"].lazy_string(length=n)
+
+    def display_hint(self):
+        return "string"
+
+
+class GoPrinters:
+    """Value printers for Go types (goroscope)."""
+
+    name = "goroscope"
+    enabled = True
+    subprinters = None
+
+    def __call__(self, val):
+        t = val.type
+        name = t.name or ""
+        try:
+            if name.startswith("map["):
+                info = _map_layout(t)
+                return MapPrinter(val, info) if info else None
+            if name == "string":
+                st = t.strip_typedefs()
+                if st.code == gdb.TYPE_CODE_STRUCT and {"str", "len"} <= set(_fields(st)):
+                    return StringPrinter(val)
+            if name.startswith("[]"):
+                st = t.strip_typedefs()
+                if st.code == gdb.TYPE_CODE_STRUCT and {"array", "len", "cap"} <= set(_fields(st)):
+                    return SlicePrinter(val)
+        except (gdb.error, KeyError, AttributeError):
+            return None
+        return None
+
+
 # -- events --------------------------------------------------------------------
 
 
@@ -449,6 +624,7 @@ def register() -> None:
     gdb.unwinder.register_unwinder(None, GoroutineUnwinder(), replace=True)
     flt = GoroutineFrameFilter()
     gdb.frame_filters[flt.name] = flt
+    gdb.pretty_printers.append(GoPrinters())
     for ev in ("stop", "cont", "exited", "new_objfile", "clear_objfiles", "inferior_call", "memory_changed", "register_changed", "new_inferior"):
         reg = getattr(gdb.events, ev, None)
         if reg is not None:

@@ -319,7 +319,10 @@ def test_gdb_remote(running: RunningExample):
     if shutil.which("gdbserver") is None:
         pytest.fail("gdbserver not found (Debian package gdbserver; scripts/test installs it)", pytrace=False)
     gs = user_goroutines(running, 2)
-    cmds = ["go goroutines", "go info", f"go bt {gs[0].id}", f"goroutine {gs[0].id}", "bt", "detach"]
+    cmds = ["go goroutines", "go info", f"go bt {gs[0].id}", f"goroutine {gs[0].id}", "bt"]
+    if running.build is not None and running.build.example == "lockorder":
+        cmds += [c for c, _, _ in LOCKORDER_VALUES]  # maps walked through gdb's memory reads
+    cmds.append("detach")
     run = gdb_batch([str(running.exe)], cmds, pre=[f"target remote | exec gdbserver - --attach {running.pid}"])
     run.check_clean()
     _check_detached(running, run)
@@ -330,6 +333,8 @@ def test_gdb_remote(running: RunningExample):
     compare_with_cli(run, 0, cli_ok("goroutines", *tgt), live=True)
     compare_with_cli(run, 2, cli_ok("bt", str(gs[0].id), *tgt), live=True)
     check_frames_match(gs[0], run.output(4), run.describe())
+    if running.build is not None and running.build.example == "lockorder":
+        check_lockorder_values(run, 5)
 
 
 # ---------------------------------------------------------------------------
@@ -366,3 +371,49 @@ def test_gdbinit_prints_source_line(goroscope: Path):
     line = f"source {GDB_SCRIPT.resolve()}"
     if line not in res.stdout.splitlines():
         pytest.fail(f"`goroscope gdbinit` should print {line!r}:\n{res.describe()}", pytrace=False)
+
+
+# ---------------------------------------------------------------------------
+# Value printers
+# ---------------------------------------------------------------------------
+
+# lockorder's state once it is deadlocked: transfer("alice", "bob", 30) moved
+# the money before blocking; nobody gets to touch the ledger or the prices.
+LOCKORDER_VALUES = [
+    ("print 'main.accounts'.balances", r"map\[string\]int \(len 2\) = \{(.*)\}$", {'"alice"': "70", '"bob"': "80"}),
+    ("print 'main.catalog'.prices", r"map\[string\]int \(len 1\) = \{(.*)\}$", {'"premium"': "12"}),
+]
+_MAP_ENTRY = re.compile(r'\[("(?:[^"\\]|\\.)*")\] = ([^,]+)(?:, |$)')
+
+
+def check_lockorder_values(run: GdbRun, first: int) -> None:
+    for k, (cmd, pattern, want) in enumerate(LOCKORDER_VALUES):
+        out = run.output(first + k).strip()
+        m = re.search(pattern, out)
+        if not m:
+            pytest.fail(f"`{cmd}` printed {out!r}, expected {pattern!r}\n{run.describe()}", pytrace=False)
+        got = dict(_MAP_ENTRY.findall(m.group(1)))
+        if got != want:
+            pytest.fail(f"`{cmd}`: entries {got}, expected {want}\n{out}\n{run.describe()}", pytrace=False)
+
+
+@pytest.mark.builds(examples=("lockorder",), variants=("default",))
+def test_gdb_core_printers(running: RunningExample):
+    """Go maps (classic buckets before go1.24, swiss tables after, walked by
+    the Rust core), slices and strings print as Go values: globals, and the
+    arguments of a selected goroutine's frame."""
+    core = running.require_core()
+    g = next((g for g in running.dump if any(f.function == "main.transfer" for f in g.frames)), None)
+    if g is None:
+        pytest.fail(f"no goroutine in main.transfer in {running.stacks_path}", pytrace=False)
+    cmds = [c for c, _, _ in LOCKORDER_VALUES] + ["print 'main.ledger'.entries", "print 'runtime.buildVersion'", f"goroutine {g.id}", "bt"]
+    run = gdb_batch([str(running.exe), str(core)], cmds)
+    run.check_clean()
+    check_lockorder_values(run, 0)
+    n = len(LOCKORDER_VALUES)
+    if not re.search(r"= \[\]string \(len 0, cap 0\)$", run.output(n).strip()):
+        pytest.fail(f"empty slice printed as {run.output(n)!r}\n{run.describe()}", pytrace=False)
+    if run.output(n + 1).strip() != f'$4 = "go{running.version}"':
+        pytest.fail(f"runtime.buildVersion printed as {run.output(n + 1)!r}\n{run.describe()}", pytrace=False)
+    if 'main.transfer (from="alice", to="bob", amount=30)' not in run.output(n + 3):
+        pytest.fail(f"main.transfer's arguments are not printed as Go values in goroutine {g.id}'s bt:\n{run.output(n + 3)}", pytrace=False)

@@ -262,6 +262,51 @@ impl PySession {
         Ok(out)
     }
 
+    /// Where the entries of a Go map are: `kind` is "classic" (hmap
+    /// buckets) or "swiss" (go1.24+ tables), `map` the address of the map
+    /// header (the map value), `slots` the layout of one bucket/group of
+    /// this map type as `{group_size, keys_off, key_stride, elems_off,
+    /// elem_stride}`. Returns `(len, [(key_addr, elem_addr), ...])` with
+    /// at most `limit` entries.
+    #[pyo3(signature = (kind, map, slots, limit = usize::MAX))]
+    fn map_entries(
+        &self,
+        kind: &str,
+        map: u64,
+        slots: std::collections::HashMap<String, u64>,
+        limit: usize,
+    ) -> PyResult<(u64, Vec<(u64, u64)>)> {
+        use goroscope::goruntime::maps::{MapKind, SlotLayout};
+        let kind = match kind {
+            "classic" => MapKind::Classic,
+            "swiss" => MapKind::Swiss,
+            k => {
+                return Err(GoroscopeError::new_err(format!(
+                    "unknown map kind {k:?} (classic or swiss)"
+                )))
+            }
+        };
+        let get = |k: &str| {
+            slots
+                .get(k)
+                .copied()
+                .ok_or_else(|| GoroscopeError::new_err(format!("slot layout lacks {k:?}")))
+        };
+        let layout = SlotLayout {
+            group_size: get("group_size")?,
+            keys_off: get("keys_off")?,
+            key_stride: get("key_stride")?,
+            elems_off: get("elems_off")?,
+            elem_stride: get("elem_stride")?,
+        };
+        let s = &self.inner;
+        let m = s
+            .rt
+            .map_entries(s.target.as_ref(), kind, map, &layout, limit)
+            .map_err(py_err)?;
+        Ok((m.len, m.entries))
+    }
+
     /// The Go release of the target ("go1.26.6").
     #[getter]
     fn go_version(&self) -> String {
