@@ -370,7 +370,7 @@ class GoroutineCommand(gdb.Command):
       goroutine              show which goroutine is selected"""
 
     def __init__(self):
-        super().__init__("goroutine", gdb.COMMAND_STACK, gdb.COMPLETE_NONE)
+        super().__init__("goroutine", gdb.COMMAND_STACK)
 
     @_guard
     def invoke(self, arg, from_tty):
@@ -419,7 +419,15 @@ class GoroutineCommand(gdb.Command):
     def complete(self, text, word):
         words = text.split()
         if len(words) > 1 or (len(words) == 1 and text.endswith(" ")):
-            return gdb.COMPLETE_COMMAND
+            # `goroutine N CMD…`: complete CMD as gdb would.
+            rest = text.lstrip()[len(words[0]) :].lstrip()
+            word = word or ""
+            try:
+                lines = gdb.execute(f"complete {rest}", to_string=True).splitlines()
+            except gdb.error:
+                return []
+            cut = len(rest) - len(word)
+            return [line[cut:] for line in lines if line.startswith(rest[:cut])]
         prefix = word or ""
         extra = [w for w in ("all", "off") if w.startswith(prefix)]
         return extra + CTL.complete_ids(prefix)
@@ -513,9 +521,18 @@ class MapPrinter:
                 self._error = str(e)
         return self._entries
 
+    def _addr(self) -> Optional[int]:
+        try:
+            return int(self.val)
+        except gdb.error:  # optimized out
+            return None
+
     def to_string(self):
         name = self.val.type.name or "map"
-        if int(self.val) == 0:
+        addr = self._addr()
+        if addr is None:
+            return "<optimized out>"
+        if addr == 0:
             return f"{name} nil"
         got = self._load()
         if got is None:
@@ -526,7 +543,7 @@ class MapPrinter:
         return "map"
 
     def children(self):
-        got = self._load() if int(self.val) != 0 else None
+        got = self._load() if self._addr() else None
         if not got:
             return
         kp, ep = self.ktype.pointer(), self.etype.pointer()
@@ -542,17 +559,24 @@ class SlicePrinter:
         self.val = val
 
     def to_string(self):
-        return f"{self.val.type.name} (len {int(self.val['len'])}, cap {int(self.val['cap'])})"
+        try:
+            return f"{self.val.type.name} (len {int(self.val['len'])}, cap {int(self.val['cap'])})"
+        except gdb.error:  # optimized out, or only partly available
+            return f"{self.val.type.name} <optimized out>"
 
     def display_hint(self):
         return "array"
 
     def children(self):
-        n = int(self.val["len"])
+        try:
+            n = int(self.val["len"])
+            ptr = self.val["array"]
+            int(ptr)
+        except gdb.error:
+            return
         limit = _print_limit()
         if limit is not None:
             n = min(n, limit)
-        ptr = self.val["array"]
         for i in range(n):
             yield f"[{i}]", (ptr + i).dereference()
 
@@ -564,10 +588,13 @@ class StringPrinter:
         self.val = val
 
     def to_string(self):
-        n = int(self.val["len"])
-        if n == 0:
-            return '""'
-        return self.val["str"].lazy_string(length=n)
+        try:
+            n = int(self.val["len"])
+            if n == 0:
+                return '""'
+            return self.val["str"].lazy_string(length=n)
+        except gdb.error:  # optimized out, or only partly available
+            return "<optimized out>"
 
     def display_hint(self):
         return "string"
@@ -581,6 +608,8 @@ class GoPrinters:
     subprinters = None
 
     def __call__(self, val):
+        if val.is_optimized_out:
+            return None
         t = val.type
         name = t.name or ""
         try:

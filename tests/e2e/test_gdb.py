@@ -18,6 +18,7 @@ in-tree build (scripts/build-python).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -254,6 +255,34 @@ def test_gdb_core_select(running: RunningExample):
     first = gdb_frames(run.output(2 * 0 + 1))
     if not frames or len(first) < 2 or frames[0][:2] != first[1][:2]:
         pytest.fail(f"`up` after `goroutine {gs[0].id}` did not select its second frame:\n{run.output(n + 1)}\nbt:\n{run.output(1)}", pytrace=False)
+
+
+@pytest.mark.builds(examples=("cms",), variants=("default",))
+def test_gdb_core_running_and_completion(running: RunningExample):
+    """`goroutine N` for a goroutine running on a thread at the stop
+    (cms's main.spin) switches to that thread; goroutine ids complete."""
+    core = running.require_core()
+    res = run_goroscope("goroutines", "--json", "--core", str(core), "--exe", str(running.exe))
+    assert_ok(res)
+    gs = json.loads(res.stdout)["goroutines"]
+    spin = next((g for g in gs if g["status"] == "running" and g.get("thread_id") and any(f["function"] == "main.spin" for f in g["frames"])), None)
+    cmds = ["complete go chain ", "complete goroutine "]
+    if spin is not None:
+        cmds += [f"goroutine {spin['id']}", "bt"]
+    run = gdb_batch([str(running.exe), str(core)], cmds)
+    run.check_clean()
+    for i, prefix in ((0, "go chain"), (1, "goroutine")):
+        offered = set(run.output(i).split("\n"))
+        missing = [g["id"] for g in gs if f"{prefix} {g['id']}" not in offered]
+        if missing:
+            pytest.fail(f"`{run.commands[i]}<TAB>` does not offer goroutines {missing}:\n{run.output(i)}", pytrace=False)
+    if spin is None:
+        return  # main.spin was not on a thread at the gcore (possible, not expected)
+    sel = run.output(2)
+    if f"[goroutine {spin['id']} (running) runs on thread " not in sel or f"(LWP {spin['thread_id']})]" not in sel:
+        pytest.fail(f"`goroutine {spin['id']}` should switch to its thread (LWP {spin['thread_id']}):\n{sel}\n{run.describe()}", pytrace=False)
+    if not any(fn == "main.spin" for _, fn, _, _ in gdb_frames(run.output(3))):
+        pytest.fail(f"bt of the running goroutine {spin['id']} lacks main.spin:\n{run.output(3)}", pytrace=False)
 
 
 @pytest.mark.builds(examples=("cms",), variants=("default",))
