@@ -29,7 +29,7 @@ from typing import Optional
 
 import pytest
 
-from .conftest import REPO, RunningExample, ToolResult, assert_ok, process_trace_state, run_goroscope
+from .conftest import REPO, HarnessError, RunningExample, ToolResult, assert_ok, process_trace_state, run_goroscope
 from .traceback import Goroutine, normalize_function
 
 pytestmark = [pytest.mark.matrix, pytest.mark.gdb]
@@ -446,3 +446,145 @@ def test_gdb_core_printers(running: RunningExample):
         pytest.fail(f"runtime.buildVersion printed as {run.output(n + 1)!r}\n{run.describe()}", pytrace=False)
     if 'main.transfer (from="alice", to="bob", amount=30)' not in run.output(n + 3):
         pytest.fail(f"main.transfer's arguments are not printed as Go values in goroutine {g.id}'s bt:\n{run.output(n + 3)}", pytrace=False)
+
+
+# gdb's printing of Go values, turned into what fmt's %v prints, so that the
+# two can be compared: structs {a b}, slices [a b], maps map[k:v] sorted by
+# key, strings unquoted.
+class _GdbValue:
+    def __init__(self, text: str):
+        self.s = text
+        self.i = 0
+
+    def error(self, what: str):
+        raise ValueError(f"{what} at {self.i}: ...{self.s[self.i : self.i + 60]!r}")
+
+    def eat(self, lit: str) -> bool:
+        if self.s.startswith(lit, self.i):
+            self.i += len(lit)
+            return True
+        return False
+
+    def expect(self, lit: str) -> None:
+        if not self.eat(lit):
+            self.error(f"expected {lit!r}")
+
+    def string(self) -> str:
+        self.expect('"')
+        out = []
+        while self.i < len(self.s) and self.s[self.i] != '"':
+            if self.s[self.i] == "\\":
+                self.i += 1
+            out.append(self.s[self.i])
+            self.i += 1
+        self.expect('"')
+        return "".join(out)
+
+    def items(self, item) -> list:
+        out: list = []
+        self.expect("{")
+        while not self.eat("}"):
+            if out:
+                self.expect(", ")
+            out.append(item())
+        return out
+
+    def value(self):
+        """Returns ("s", str) | ("map", [(k, v)]) | ("list", [v]) | ("atom", text)."""
+        if self.s.startswith('"', self.i):
+            return ("s", self.string())
+        if self.s.startswith("map[", self.i):
+            j = self.s.find(" (len ", self.i)
+            nil = self.s.find(" nil", self.i)
+            if nil >= 0 and (j < 0 or nil < j):
+                self.i = nil + len(" nil")
+                return ("map", [])
+            self.i = self.s.index(")", j) + 1
+            if not self.eat(" = "):
+                return ("map", [])
+
+            def entry():
+                self.expect("[")
+                k = self.value()
+                self.expect("] = ")
+                return (k, self.value())
+
+            return ("map", self.items(entry))
+        if self.s.startswith("[]", self.i):
+            self.i = self.s.index(")", self.i) + 1
+            if not self.eat(" = "):
+                return ("list", [])
+            return ("list", self.items(self.value))
+        if self.s.startswith("{", self.i):
+
+            def field():
+                m = re.compile(r"[\w.]+ = ").match(self.s, self.i)
+                if not m:
+                    self.error("expected a field")
+                self.i = m.end()
+                return self.value()
+
+            return ("list_struct", self.items(field))
+        m = re.compile(r"[^,}\]]+").match(self.s, self.i)
+        if not m:
+            self.error("expected a value")
+        self.i = m.end()
+        return ("atom", m.group(0))
+
+
+def _fmt(v) -> str:
+    kind, x = v
+    if kind == "s":
+        return x
+    if kind == "atom":
+        return x
+    if kind == "list":
+        return "[" + " ".join(_fmt(e) for e in x) + "]"
+    if kind == "list_struct":
+        return "{" + " ".join(_fmt(e) for e in x) + "}"
+    keys = [k for k, _ in x]
+    numeric = all(k[0] == "atom" and re.fullmatch(r"-?\d+", k[1]) for k in keys)
+    entries = sorted(x, key=lambda kv: int(kv[0][1]) if numeric else _fmt(kv[0]))
+    return "map[" + " ".join(f"{_fmt(k)}:{_fmt(e)}" for k, e in entries) + "]"
+
+
+def gdb_to_fmt(printed: str) -> str:
+    """`$3 = {Name = "db", …}` as fmt's %v would print it."""
+    p = _GdbValue(re.sub(r"^\$\d+ = ", "", printed.strip()))
+    v = p.value()
+    if p.i != len(p.s):
+        p.error("trailing text")
+    return _fmt(v)
+
+
+@pytest.mark.parametrize("how", ["core", "live"])
+def test_gdb_printers_match_fmt(goenv, go_version: str, how: str):
+    """examples/values: every variable as gdb prints it (maps of 10 000
+    entries walked by the Rust core, classic buckets before go1.24, swiss
+    tables after; deleted entries; nested structs, slices, strings) equals
+    what the program printed with fmt before it idled."""
+    try:
+        r = goenv.running("values")
+    except HarnessError as e:
+        pytest.fail(str(e), pytrace=False)
+    values_file = Path(str(r.stacks_path) + ".values")
+    want = dict(line.split("\t", 1) for line in values_file.read_text().splitlines())
+    names = list(want)
+    cmds = ["set print elements unlimited", "set print repeats unlimited"] + [f"print 'main.{n}'" for n in names]
+    target = [str(r.exe), str(r.require_core())] if how == "core" else ["-p", str(r.pid)]
+    run = gdb_batch(target, cmds)
+    run.check_clean()
+    if how == "live":
+        _check_detached(r, run)
+    problems = []
+    for k, name in enumerate(names):
+        out = run.output(k + 2)
+        try:
+            got = gdb_to_fmt(out)
+        except ValueError as e:
+            problems.append(f"main.{name}: cannot read gdb's output ({e}): {out[:300]!r}")
+            continue
+        if got != want[name]:
+            problems.append(f"main.{name}:\n  fmt: {want[name][:300]}\n  gdb: {got[:300]}\n  gdb printed: {out[:300]}")
+    if problems:
+        pytest.fail(f"gdb's printing differs from fmt ({values_file}):\n" + "\n".join(problems) + f"\n\n{run.describe()[:3000]}", pytrace=False)
