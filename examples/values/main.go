@@ -11,6 +11,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -48,8 +49,18 @@ var (
 	small    = map[string]int{"one": 1}
 	empty    = map[string]int{}
 	nilMap   map[string]int
-	words    = []string{"alpha", "beta", "gamma"}
-	greeting = "hello, world"
+	words        = []string{"alpha", "beta", "gamma"}
+	greeting     = "hello, world"
+	anyInt   any = 42
+	anyText  any = "text"
+	anyDep   any = Dep{Name: "db"}
+	anyPtr   any = &Dep{Name: "cache", Optional: true}
+	anyNil   any
+	err      = errors.New("boom")
+	nilErr   error
+	timeout  = 90 * time.Second
+	tick     = 1500 * time.Millisecond
+	longest  = 26*time.Hour + 3*time.Minute + 4*time.Second + 5*time.Millisecond
 	service  = Service{
 		Name:    "billing",
 		Ports:   []int{80, 443, 8080},
@@ -88,6 +99,8 @@ func main() {
 	}{
 		{"big", big}, {"names", names}, {"sparse", sparse}, {"small", small}, {"empty", empty},
 		{"nilMap", nilMap}, {"words", words}, {"greeting", greeting}, {"service", service},
+		{"anyInt", anyInt}, {"anyText", anyText}, {"anyDep", anyDep}, {"anyPtr", anyPtr}, {"anyNil", anyNil},
+		{"err", err}, {"nilErr", nilErr}, {"timeout", timeout}, {"tick", tick}, {"longest", longest},
 	} {
 		fmt.Fprintf(&b, "%s\t%v\n", v.name, v.val)
 	}

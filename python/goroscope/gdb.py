@@ -600,6 +600,111 @@ class StringPrinter:
         return "string"
 
 
+def _lookup_go_type(name: str):
+    """The gdb type of a Go type name as the runtime spells it (`*main.T`)."""
+    stars = len(name) - len(name.lstrip("*"))
+    base = name[stars:]
+    try:
+        t = gdb.lookup_type(base)
+    except gdb.error:
+        if base != "string":
+            raise
+        # Not found by name outside Go frames; every Go binary has a
+        # string variable to take it from.
+        sym = gdb.lookup_global_symbol("runtime.buildVersion")
+        if sym is None:
+            raise
+        t = sym.type
+    for _ in range(stars):
+        t = t.pointer()
+    return t
+
+
+def _direct_iface(t) -> bool:
+    """Go stores pointer-shaped values in the interface's data word itself."""
+    t = t.strip_typedefs()
+    if t.code in (gdb.TYPE_CODE_PTR, gdb.TYPE_CODE_FUNC):
+        return True
+    if t.code == gdb.TYPE_CODE_STRUCT:
+        f = t.fields()
+        return len(f) == 1 and _direct_iface(f[0].type)
+    if t.code == gdb.TYPE_CODE_ARRAY:
+        lo, hi = t.range()
+        return hi - lo == 0 and _direct_iface(t.target())
+    return False
+
+
+class InterfacePrinter:
+    """A Go interface: `(T) value` with its dynamic type (named by the Rust
+    core from the type descriptor or itab), or `nil`."""
+
+    def __init__(self, val, empty: bool):
+        self.val = val
+        self.empty = empty
+
+    def to_string(self):
+        try:
+            first = int(self.val["_type" if self.empty else "tab"])
+            data = int(self.val["data"])
+        except gdb.error:
+            return "<optimized out>"
+        if first == 0:
+            return "nil"
+        try:
+            name = CTL.session().interface_type(first, self.empty)
+        except Exception as e:  # shown in place of the value, never raised
+            return f"<goroscope: {e}>"
+        try:
+            t = _lookup_go_type(name)
+        except gdb.error:
+            return f"({name}) data={data:#x}"
+        try:
+            if _direct_iface(t):
+                v = gdb.Value(data).cast(t)
+                st = t.strip_typedefs()
+                if st.code == gdb.TYPE_CODE_PTR and st.target().strip_typedefs().code == gdb.TYPE_CODE_STRUCT and data:
+                    return f"({name}) {data:#x} = {v.dereference().format_string()}"
+                return f"({name}) {v.format_string()}"
+            return f"({name}) {gdb.Value(data).cast(t.pointer()).dereference().format_string()}"
+        except gdb.error as e:
+            return f"({name}) data={data:#x} <{e}>"
+
+
+def go_duration(d: int) -> str:
+    """time.Duration.String()."""
+    if d == 0:
+        return "0s"
+    u = abs(d)
+
+    def frac(v: int, prec: int) -> str:
+        whole, part = divmod(v, 10**prec)
+        return f"{whole}.{part:0{prec}d}".rstrip("0") if part else str(whole)
+
+    if u < 1_000_000_000:
+        s = f"{u}ns" if u < 1000 else frac(u, 3) + "µs" if u < 1_000_000 else frac(u, 6) + "ms"
+    else:
+        s = frac(u % 60_000_000_000, 9) + "s"
+        mins = u // 60_000_000_000
+        if mins:
+            s = f"{mins % 60}m{s}"
+            if mins >= 60:
+                s = f"{mins // 60}h{s}"
+    return "-" + s if d < 0 else s
+
+
+class DurationPrinter:
+    """time.Duration as Go prints it (`1m30s`)."""
+
+    def __init__(self, val):
+        self.val = val
+
+    def to_string(self):
+        try:
+            return go_duration(int(self.val))
+        except gdb.error:
+            return "<optimized out>"
+
+
 class GoPrinters:
     """Value printers for Go types (goroscope)."""
 
@@ -616,6 +721,15 @@ class GoPrinters:
             if name.startswith("map["):
                 info = _map_layout(t)
                 return MapPrinter(val, info) if info else None
+            if name == "time.Duration":
+                return DurationPrinter(val)
+            st = t.strip_typedefs()
+            if st.code == gdb.TYPE_CODE_STRUCT and len(st.fields()) == 2:
+                names = {f.name for f in st.fields()}
+                if names == {"_type", "data"}:
+                    return InterfacePrinter(val, empty=True)
+                if names == {"tab", "data"}:
+                    return InterfacePrinter(val, empty=False)
             if name == "string":
                 st = t.strip_typedefs()
                 if st.code == gdb.TYPE_CODE_STRUCT and {"str", "len"} <= set(_fields(st)):

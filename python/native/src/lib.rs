@@ -306,6 +306,15 @@ impl PySession {
         Ok((m.len, m.entries))
     }
 
+    /// The dynamic type name of an interface value from its first word:
+    /// the type descriptor when `empty` (`any`), else the itab. Returns
+    /// e.g. "*errors.errorString", or None when the interface is nil.
+    fn interface_type(&self, first: u64, empty: bool) -> PyResult<Option<String>> {
+        let s = &self.inner;
+        s.rt.interface_type(s.target.as_ref(), first, empty)
+            .map_err(py_err)
+    }
+
     /// The Go release of the target ("go1.26.6").
     #[getter]
     fn go_version(&self) -> String {
