@@ -61,6 +61,9 @@ var (
 	timeout  = 90 * time.Second
 	tick     = 1500 * time.Millisecond
 	longest  = 26*time.Hour + 3*time.Minute + 4*time.Second + 5*time.Millisecond
+	jobs     = make(chan int, 4)
+	closedCh = make(chan string, 2)
+	nilCh    chan int
 	service  = Service{
 		Name:    "billing",
 		Ports:   []int{80, 443, 8080},
@@ -71,6 +74,9 @@ var (
 )
 
 func build() {
+	jobs <- 7
+	jobs <- 8
+	closeCh()
 	big = make(map[int]int)
 	for i := 0; i < 10000; i++ {
 		big[i] = i * i
@@ -101,6 +107,7 @@ func main() {
 		{"nilMap", nilMap}, {"words", words}, {"greeting", greeting}, {"service", service},
 		{"anyInt", anyInt}, {"anyText", anyText}, {"anyDep", anyDep}, {"anyPtr", anyPtr}, {"anyNil", anyNil},
 		{"err", err}, {"nilErr", nilErr}, {"timeout", timeout}, {"tick", tick}, {"longest", longest},
+		{"jobs", jobs}, {"closedCh", closedCh}, {"nilCh", nilCh},
 	} {
 		fmt.Fprintf(&b, "%s\t%v\n", v.name, v.val)
 	}
@@ -124,4 +131,9 @@ func main() {
 		fmt.Printf("ready pid=%d\n", os.Getpid())
 	}()
 	<-done
+}
+
+func closeCh() {
+	closedCh <- "last"
+	close(closedCh)
 }

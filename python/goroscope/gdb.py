@@ -670,6 +670,72 @@ class InterfacePrinter:
             return f"({name}) data={data:#x} <{e}>"
 
 
+class ChanPrinter:
+    """A Go channel: `chan int (len 2, cap 4) = {7, 8}`, with `closed` and
+    the goroutines queued to receive or send; decoded by the Rust core."""
+
+    def __init__(self, val):
+        self.val = val
+        self._state = None
+        self._error = None
+
+    def _addr(self) -> Optional[int]:
+        try:
+            return int(self.val)
+        except gdb.error:
+            return None
+
+    def _load(self):
+        if self._state is None and self._error is None:
+            limit = _print_limit()
+            try:
+                self._state = CTL.session().chan_state(self._addr(), limit if limit is not None else 2**62)
+            except Exception as e:  # shown in place of the value, never raised
+                self._error = str(e)
+        return self._state
+
+    def _elem_type(self):
+        hchan = self.val.type.strip_typedefs().target().strip_typedefs()
+        try:
+            sudog = _fields(_fields(hchan)["recvq"].type.strip_typedefs())["first"].type.strip_typedefs().target().strip_typedefs()
+            return _fields(sudog)["elem"].type.strip_typedefs().target()
+        except (KeyError, gdb.error):
+            name = hchan.tag or hchan.name or ""
+            return _lookup_go_type(name[name.index("<") + 1 : name.rindex(">")])
+
+    def to_string(self):
+        name = self.val.type.name or "chan"
+        addr = self._addr()
+        if addr is None:
+            return "<optimized out>"
+        if addr == 0:
+            return f"{name} nil"
+        st = self._load()
+        if st is None:
+            return f"{name} {addr:#x} <goroscope: {self._error}>"
+        facts = [f"len {st['len']}", f"cap {st['cap']}"]
+        if st["closed"]:
+            facts.append("closed")
+        for what in ("receivers", "senders"):
+            if st[what]:
+                facts.append(f"{what}: goroutine{'s' if len(st[what]) > 1 else ''} {' '.join(map(str, st[what]))}")
+        return f"{name} {addr:#x} ({', '.join(facts)})"
+
+    def display_hint(self):
+        return "array"
+
+    def children(self):
+        st = self._load() if self._addr() else None
+        if not st or not st["elements"]:
+            return
+        try:
+            ptr = self._elem_type().pointer()
+        except (gdb.error, ValueError):
+            return
+        for i, a in enumerate(st["elements"]):
+            yield f"[{i}]", gdb.Value(a).cast(ptr).dereference()
+
+
 def go_duration(d: int) -> str:
     """time.Duration.String()."""
     if d == 0:
@@ -730,6 +796,8 @@ class GoPrinters:
                     return InterfacePrinter(val, empty=True)
                 if names == {"tab", "data"}:
                     return InterfacePrinter(val, empty=False)
+            if name.startswith("chan ") or name.startswith("<-chan ") or name.startswith("chan<- "):
+                return ChanPrinter(val)
             if name == "string":
                 st = t.strip_typedefs()
                 if st.code == gdb.TYPE_CODE_STRUCT and {"str", "len"} <= set(_fields(st)):

@@ -581,8 +581,14 @@ def gdb_to_fmt(printed: str) -> str:
     return _fmt(v)
 
 
-# Values whose fmt text is not their data (fmt prints err.Error()).
-FMT_DIFFERS = {"err": r'\$\d+ = \(\*errors\.errorString\) 0x[0-9a-f]+ = \{s = "boom"\}'}
+# Values whose fmt text is not their data: fmt prints err.Error(), and a
+# channel's address (FMT stands for that text in the patterns).
+FMT_DIFFERS = {
+    "err": r'\$\d+ = \(\*errors\.errorString\) 0x[0-9a-f]+ = \{s = "boom"\}',
+    "jobs": r"\$\d+ = chan int FMT \(len 2, cap 4\) = \{7, 8\}",
+    "closedCh": r'\$\d+ = chan string FMT \(len 1, cap 2, closed\) = \{"last"\}',
+    "nilCh": r"\$\d+ = chan int nil",
+}
 
 
 @pytest.mark.parametrize("how", ["core", "live"])
@@ -590,8 +596,9 @@ def test_gdb_printers_match_fmt(goenv, go_version: str, how: str):
     """examples/values: every variable as gdb prints it (maps of 10 000
     entries walked by the Rust core, classic buckets before go1.24, swiss
     tables after; deleted entries; nested structs, slices, strings;
-    interfaces with their dynamic type; time.Duration) equals what the
-    program printed with fmt before it idled."""
+    interfaces with their dynamic type; time.Duration; channels with their
+    buffered elements) equals what the program printed with fmt before it
+    idled."""
     try:
         r = goenv.running("values")
     except HarnessError as e:
@@ -608,9 +615,10 @@ def test_gdb_printers_match_fmt(goenv, go_version: str, how: str):
     problems = []
     for k, name in enumerate(names):
         out = run.output(k + 2)
-        if name in FMT_DIFFERS:  # fmt calls Error(); gdb shows the value
-            if not re.fullmatch(FMT_DIFFERS[name], out.strip()):
-                problems.append(f"main.{name}: gdb printed {out.strip()!r}, expected {FMT_DIFFERS[name]!r}")
+        if name in FMT_DIFFERS:
+            pattern = FMT_DIFFERS[name].replace("FMT", re.escape(want[name]))
+            if not re.fullmatch(pattern, out.strip()):
+                problems.append(f"main.{name}: gdb printed {out.strip()!r}, expected {pattern!r}")
             continue
         try:
             got = gdb_to_fmt(out)

@@ -315,6 +315,50 @@ impl PySession {
             .map_err(py_err)
     }
 
+    /// A channel's state, from its `hchan` at `addr`: a dict with `len`,
+    /// `cap`, `closed`, `receivers` and `senders` (ids of the goroutines
+    /// queued on it) and `elements`: the addresses of the buffered
+    /// elements, oldest first (at most `limit`).
+    #[pyo3(signature = (addr, limit = usize::MAX))]
+    fn chan_state<'py>(
+        &self,
+        py: Python<'py>,
+        addr: u64,
+        limit: usize,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let s = &self.inner;
+        let (_, by_addr) = s.g_index();
+        let q = s.chan_queues(addr, &by_addr);
+        let field = |name: &str| {
+            s.rt.layouts
+                .try_field("runtime.hchan", name)
+                .map(|f| f.offset)
+        };
+        let mem = s.target.as_ref();
+        let mut elements = Vec::new();
+        if let (Some(buf), Some(recvx), Some(esize)) =
+            (field("buf"), field("recvx"), field("elemsize"))
+        {
+            let buf = mem.read_u64(addr + buf).map_err(py_err)?;
+            let recvx = mem.read_u64(addr + recvx).map_err(py_err)?;
+            let esize = u64::from(mem.read_u16(addr + esize).map_err(py_err)?);
+            let cap = q.state.cap;
+            if cap > 0 && buf != 0 {
+                for k in 0..q.state.len.min(cap).min(limit as u64) {
+                    elements.push(buf + ((recvx + k) % cap) * esize);
+                }
+            }
+        }
+        let d = PyDict::new(py);
+        d.set_item("len", q.state.len)?;
+        d.set_item("cap", q.state.cap)?;
+        d.set_item("closed", q.state.closed)?;
+        d.set_item("receivers", q.recv_ids.clone())?;
+        d.set_item("senders", q.send_ids.clone())?;
+        d.set_item("elements", elements)?;
+        Ok(d)
+    }
+
     /// The Go release of the target ("go1.26.6").
     #[getter]
     fn go_version(&self) -> String {
