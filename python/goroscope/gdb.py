@@ -736,6 +736,62 @@ class ChanPrinter:
             yield f"[{i}]", gdb.Value(a).cast(ptr).dereference()
 
 
+class LockPrinter:
+    """sync.Mutex / sync.RWMutex: state and the goroutines certain to hold
+    it (a pending deferred Unlock of this very lock), from the Rust core."""
+
+    def __init__(self, val, kind: str):
+        self.val = val
+        self.kind = kind
+
+    def to_string(self):
+        name = self.val.type.name
+        addr = self.val.address
+        if addr is None:
+            return f"{name} <not in memory>"
+        try:
+            st = CTL.session().lock_state(int(addr), self.kind)
+        except Exception as e:  # shown in place of the value, never raised
+            return f"{name} <goroscope: {e}>"
+        facts = []
+        if self.kind == "rwmutex":
+            if st["readers"]:
+                facts.append(f"{st['readers']} reader{'s' if st['readers'] != 1 else ''} holding or queued")
+            if st["locked"] and not st["readers"] and not st["writer_waiting"]:
+                facts.append("write-locked")
+            if st["writer_waiting"]:
+                facts.append("writer waiting")
+            if not facts:
+                facts.append("unlocked")
+        else:
+            facts.append("locked" if st["locked"] else "unlocked")
+        if st["starving"]:
+            facts.append("starving")
+        if st["waiters"]:
+            facts.append(f"{st['waiters']} waiter{'s' if st['waiters'] != 1 else ''}")
+        for gid, why in st["holders"]:
+            facts.append(f"held by goroutine {gid}: {why}")
+        return f"{name} ({', '.join(facts)})"
+
+
+class WaitGroupPrinter:
+    """sync.WaitGroup: `sync.WaitGroup (counter 2, 1 waiter)`."""
+
+    def __init__(self, val):
+        self.val = val
+
+    def to_string(self):
+        name = self.val.type.name
+        addr = self.val.address
+        if addr is None:
+            return f"{name} <not in memory>"
+        try:
+            counter, waiters = CTL.session().waitgroup_state(int(addr))
+        except Exception as e:  # shown in place of the value, never raised
+            return f"{name} <goroscope: {e}>"
+        return f"{name} (counter {counter}, {waiters} waiter{'s' if waiters != 1 else ''})"
+
+
 def go_duration(d: int) -> str:
     """time.Duration.String()."""
     if d == 0:
@@ -787,6 +843,10 @@ class GoPrinters:
             if name.startswith("map["):
                 info = _map_layout(t)
                 return MapPrinter(val, info) if info else None
+            if name in ("sync.Mutex", "sync.RWMutex"):
+                return LockPrinter(val, "mutex" if name == "sync.Mutex" else "rwmutex")
+            if name == "sync.WaitGroup":
+                return WaitGroupPrinter(val)
             if name == "time.Duration":
                 return DurationPrinter(val)
             st = t.strip_typedefs()

@@ -461,6 +461,45 @@ def test_gdb_core_printers(running: RunningExample):
         pytest.fail(f"main.transfer's arguments are not printed as Go values in goroutine {g.id}'s bt:\n{run.output(n + 3)}", pytrace=False)
 
 
+def _goroutine_in(r: RunningExample, function: str) -> int:
+    g = next((g for g in r.dump if any(f.function == function for f in g.frames)), None)
+    if g is None:
+        pytest.fail(f"no goroutine in {function} in {r.stacks_path}", pytrace=False)
+    return g.id
+
+
+@pytest.mark.builds(examples=("lockorder",), variants=("default",))
+def test_gdb_core_lock_printers(running: RunningExample):
+    """sync.Mutex, sync.RWMutex and sync.WaitGroup print their state and the
+    goroutine certain to hold them (its pending deferred Unlock), as
+    lockorder's deadlock leaves them."""
+    core = running.require_core()
+    transfer, reconcile, refresh = (_goroutine_in(running, f) for f in ("main.transfer", "main.reconcile", "main.refreshPrices"))
+    cases = [
+        (
+            "print 'main.accounts'.mu",
+            rf"sync\.Mutex \(locked, 2 waiters, held by goroutine {transfer}: deferred sync\.\(\*Mutex\)\.Unlock in main\.transfer main\.go:\d+\)",
+        ),
+        (
+            "print 'main.ledger'.mu",
+            rf"sync\.Mutex \(locked, 2 waiters, held by goroutine {reconcile}: deferred sync\.\(\*Mutex\)\.Unlock in main\.reconcile main\.go:\d+\)",
+        ),
+        (
+            "print 'main.catalog'.rw",
+            rf"sync\.RWMutex \(2 readers holding or queued, writer waiting, held by goroutine {refresh}: "
+            rf"deferred sync\.\(\*RWMutex\)\.RUnlock in main\.refreshPrices main\.go:\d+\)",
+        ),
+        ("print 'main.transfers'", r"sync\.WaitGroup \(counter 2, 1 waiter\)"),
+        ("print 'main.firstLocks'", r"sync\.WaitGroup \(counter 0, 0 waiters\)"),
+    ]
+    run = gdb_batch([str(running.exe), str(core)], [c for c, _ in cases])
+    run.check_clean()
+    for i, (cmd, pattern) in enumerate(cases):
+        out = re.sub(r"^\$\d+ = ", "", run.output(i).strip())
+        if not re.fullmatch(pattern, out):
+            pytest.fail(f"`{cmd}` printed {out!r}, expected {pattern!r}\n{run.describe()}", pytrace=False)
+
+
 # gdb's printing of Go values, turned into what fmt's %v prints, so that the
 # two can be compared: structs {a b}, slices [a b], maps map[k:v] sorted by
 # key, strings unquoted.

@@ -359,6 +359,83 @@ impl PySession {
         Ok(d)
     }
 
+    /// The state of the `sync.Mutex` (`kind` "mutex") or `sync.RWMutex`
+    /// ("rwmutex") at `addr`: a dict with `locked`, `starving`, `waiters`
+    /// (goroutines queued for the lock; for an RWMutex, its writer lock),
+    /// for an RWMutex also `readers` (read locks held) and
+    /// `writer_waiting`, and `holders`: `[(goroutine id, evidence)]` of
+    /// the goroutines certain to hold it (a pending deferred Unlock/RUnlock
+    /// of this very lock).
+    fn lock_state<'py>(
+        &self,
+        py: Python<'py>,
+        addr: u64,
+        kind: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let s = &self.inner;
+        let mem = s.target.as_ref();
+        let off = |ty: &str, paths: &[&str]| {
+            paths
+                .iter()
+                .find_map(|p| s.rt.layouts.try_field(ty, p))
+                .map(|f| f.offset)
+                .unwrap_or(0)
+        };
+        let d = PyDict::new(py);
+        let (mutex, holder_kinds): (u64, &[&str]) = match kind {
+            "mutex" => (addr, &["mutex"]),
+            "rwmutex" => {
+                // readerCount < 0: a writer is pending (rwmutexMaxReaders
+                // was subtracted).
+                let rc = off("sync.RWMutex", &["readerCount.v", "readerCount"]);
+                let count = mem.read_u32(addr + rc).map_err(py_err)? as i32;
+                let pending = count < 0;
+                let readers = if pending { count + (1 << 30) } else { count };
+                d.set_item("readers", readers)?;
+                d.set_item("writer_waiting", pending)?;
+                (
+                    addr + off("sync.RWMutex", &["w"]),
+                    &["rwmutex write", "rwmutex read"],
+                )
+            }
+            k => {
+                return Err(GoroscopeError::new_err(format!(
+                    "unknown lock kind {k:?} (mutex or rwmutex)"
+                )))
+            }
+        };
+        let st = off("sync.Mutex", &["state", "mu.state"]);
+        let state = mem.read_u32(mutex + st).map_err(py_err)?;
+        d.set_item("locked", state & 1 != 0)?;
+        d.set_item("starving", state & 4 != 0)?;
+        d.set_item("waiters", state >> 3)?;
+        let mut holders: Vec<(u64, String)> = Vec::new();
+        for k in holder_kinds {
+            for h in s.holders_of(addr, k, &[]) {
+                if h.confidence == "certain" && !holders.iter().any(|(id, _)| *id == h.id) {
+                    holders.push((h.id, h.evidence));
+                }
+            }
+        }
+        d.set_item("holders", holders)?;
+        Ok(d)
+    }
+
+    /// The `sync.WaitGroup` at `addr`: `(counter, waiters)` (the number of
+    /// Done calls outstanding, and the goroutines blocked in Wait).
+    fn waitgroup_state(&self, addr: u64) -> PyResult<(i64, u64)> {
+        let s = &self.inner;
+        let off = ["state.v", "state"]
+            .iter()
+            .find_map(|p| s.rt.layouts.try_field("sync.WaitGroup", p))
+            .map(|f| f.offset)
+            .unwrap_or(0);
+        let v = s.target.read_u64(addr + off).map_err(py_err)?;
+        // High 32 bits: the counter; low 31: waiters (go1.25 keeps a
+        // synctest bubble flag in the top bit of the low word).
+        Ok(((v >> 32) as u32 as i32 as i64, v & 0x7fff_ffff))
+    }
+
     /// The Go release of the target ("go1.26.6").
     #[getter]
     fn go_version(&self) -> String {
