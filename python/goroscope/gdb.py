@@ -792,6 +792,28 @@ class WaitGroupPrinter:
         return f"{name} (counter {counter}, {waiters} waiter{'s' if waiters != 1 else ''})"
 
 
+class GPrinter:
+    """`*runtime.g`: the pointer, and which goroutine it is, in what state."""
+
+    def __init__(self, val):
+        self.val = val
+
+    def to_string(self):
+        try:
+            addr = int(self.val)
+        except gdb.error:
+            return "<optimized out>"
+        if addr == 0:
+            return "0x0"
+        try:
+            got = CTL.session().g_summary(addr)
+        except Exception as e:  # shown in place of the value, never raised
+            return f"{addr:#x} <goroscope: {e}>"
+        if got is None:
+            return f"{addr:#x}"
+        return f"{addr:#x} (goroutine {got[0]} [{got[1]}])"
+
+
 def go_duration(d: int) -> str:
     """time.Duration.String()."""
     if d == 0:
@@ -845,6 +867,8 @@ class GoPrinters:
                 return MapPrinter(val, info) if info else None
             if name in ("sync.Mutex", "sync.RWMutex"):
                 return LockPrinter(val, "mutex" if name == "sync.Mutex" else "rwmutex")
+            if name == "*runtime.g" or (t.code == gdb.TYPE_CODE_PTR and str(t.target()) == "runtime.g"):
+                return GPrinter(val)
             if name == "sync.WaitGroup":
                 return WaitGroupPrinter(val)
             if name == "time.Duration":

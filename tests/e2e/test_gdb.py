@@ -472,7 +472,7 @@ def _goroutine_in(r: RunningExample, function: str) -> int:
 def test_gdb_core_lock_printers(running: RunningExample):
     """sync.Mutex, sync.RWMutex and sync.WaitGroup print their state and the
     goroutine certain to hold them (its pending deferred Unlock), as
-    lockorder's deadlock leaves them."""
+    lockorder's deadlock leaves them; `*runtime.g` names its goroutine."""
     core = running.require_core()
     transfer, reconcile, refresh = (_goroutine_in(running, f) for f in ("main.transfer", "main.reconcile", "main.refreshPrices"))
     cases = [
@@ -492,12 +492,17 @@ def test_gdb_core_lock_printers(running: RunningExample):
         ("print 'main.transfers'", r"sync\.WaitGroup \(counter 2, 1 waiter\)"),
         ("print 'main.firstLocks'", r"sync\.WaitGroup \(counter 0, 0 waiters\)"),
     ]
-    run = gdb_batch([str(running.exe), str(core)], [c for c, _ in cases])
+    run = gdb_batch([str(running.exe), str(core)], [c for c, _ in cases] + ["print 'runtime.allgs'"])
     run.check_clean()
     for i, (cmd, pattern) in enumerate(cases):
         out = re.sub(r"^\$\d+ = ", "", run.output(i).strip())
         if not re.fullmatch(pattern, out):
             pytest.fail(f"`{cmd}` printed {out!r}, expected {pattern!r}\n{run.describe()}", pytrace=False)
+    # *runtime.g pointers name their goroutine and its state.
+    state = next(g.base_status for g in running.dump if g.id == transfer)
+    want = f"(goroutine {transfer} [{state}])"
+    if want not in run.output(len(cases)):
+        pytest.fail(f"`print 'runtime.allgs'` does not show {want!r}:\n{run.output(len(cases))[:2000]}", pytrace=False)
 
 
 # gdb's printing of Go values, turned into what fmt's %v prints, so that the

@@ -436,6 +436,25 @@ impl PySession {
         Ok(((v >> 32) as u32 as i32 as i64, v & 0x7fff_ffff))
     }
 
+    /// The goroutine whose `runtime.g` is at `addr`: `(id, state)`, the
+    /// state as Go's traceback header shows it ("chan receive", "running",
+    /// "dead"), or None when no g in `allgs` is there (g0, gsignal, ...).
+    fn g_summary(&self, addr: u64) -> Option<(u64, String)> {
+        let s = &self.inner;
+        let g = s.all_gs().iter().flatten().find(|g| g.addr == addr)?;
+        if g.is_dead() {
+            return Some((g.goid, "dead".into()));
+        }
+        let st = g.status();
+        let waiting = st == status::WAITING && g.wait_reason != 0;
+        let text = if waiting {
+            s.rt.wait_reason(g.wait_reason)
+        } else {
+            s.rt.status_string(st)
+        };
+        Some((g.goid, text.to_string()))
+    }
+
     /// The Go release of the target ("go1.26.6").
     #[getter]
     fn go_version(&self) -> String {
