@@ -58,6 +58,8 @@ enum Sub {
     /// a built-in table (used by scripts/gen-layouts).
     #[command(hide = true)]
     DumpLayouts,
+    /// Print the lines that load goroscope into gdb (for ~/.gdbinit).
+    Gdbinit,
     #[command(flatten)]
     Run(CommandArgs),
 }
@@ -97,6 +99,7 @@ fn main() -> ExitCode {
         }
         Sub::DumpLayouts => return dump_layouts(t.exe.as_deref().unwrap_or(Path::new(""))),
         Sub::VerifyLayouts => return verify_layouts(t.exe.as_deref().unwrap_or(Path::new(""))),
+        Sub::Gdbinit => return gdbinit(),
         Sub::Run(args) => args,
     };
     let format = cli.format.format();
@@ -151,6 +154,43 @@ fn main() -> ExitCode {
     } else {
         ExitCode::from(EXIT_PARTIAL)
     }
+}
+
+/// Where scripts/goroscope-gdb.py is: beside a checkout's
+/// target/{release,debug}/goroscope, in an installed share/goroscope, or
+/// in the source tree this binary was built from.
+fn gdb_script() -> Option<PathBuf> {
+    let name = "goroscope-gdb.py";
+    let mut dirs = Vec::new();
+    if let Some(bin) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.canonicalize().ok())
+    {
+        if let Some(dir) = bin.parent() {
+            dirs.push(dir.join("../../scripts"));
+            dirs.push(dir.join("../share/goroscope"));
+        }
+    }
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts"));
+    dirs.into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .and_then(|p| p.canonicalize().ok())
+}
+
+fn gdbinit() -> ExitCode {
+    println!(
+        "# goroscope: Go goroutines, tracebacks, blocking and deadlocks in gdb (add to ~/.gdbinit)"
+    );
+    match gdb_script() {
+        Some(p) => println!("source {}", p.display()),
+        None => {
+            // No script on disk: the package installed into gdb's Python
+            // (`pip install .`) registers the same commands.
+            println!("python import goroscope.gdb; goroscope.gdb.register()");
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn dump_layouts(exe: &std::path::Path) -> ExitCode {
