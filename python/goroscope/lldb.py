@@ -25,6 +25,7 @@ whenever the process's stop id changes.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import struct
@@ -98,13 +99,20 @@ def _target_info(target) -> TargetInfo:
     process = target.GetProcess()
     if not process.IsValid() or process.GetState() in (lldb.eStateInvalid, lldb.eStateUnloaded, lldb.eStateDetached, lldb.eStateExited):
         raise UserError("goroscope: lldb is not debugging a program: load a core (`target create BINARY --core CORE`), or run or attach to a Go program first")
+    pid = process.GetProcessID()
     exe_spec = target.GetExecutable()
     exe = exe_spec.fullpath if exe_spec.IsValid() else None
+    if not exe and pid > 0 and process.GetPluginName() != "elf-core":
+        # Attaching: LLDB stops the process (and asks the OS plugin for
+        # its threads) before it sets the target's executable.
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+        except OSError:
+            exe = None
     if not exe:
         raise UserError("goroscope: lldb has no executable for this target: load it with `target create BINARY`")
     if not os.path.exists(exe):
         raise UserError(f"goroscope: the executable {exe} is not on this machine: load a local copy with `target create BINARY`")
-    pid = process.GetProcessID()
     if process.GetPluginName() == "elf-core":
         core = _core_path(process)
         if core:
@@ -258,6 +266,8 @@ class OperatingSystemPlugIn:
     ``goroscope.lldb`` sets it when imported)."""
 
     def __init__(self, process):
+        if os.environ.get("GOROSCOPE_LLDB_DEBUG"):
+            print(f"goroscope OS plugin for {process}")
         self.process = process
         self.ctl = _Tracked(_PluginHost(process))
         self._regs: Dict[int, bytes] = {}
@@ -266,29 +276,35 @@ class OperatingSystemPlugIn:
     def _threads(self) -> List[Dict]:
         try:
             self.ctl.host.target()  # not a process: nothing to add
-            ids = self.ctl.goroutine_ids(system=True)
-        except Exception:
+            text, _, _ = self.ctl.run(["goroutines", "--all", "--json"])
+            gs = json.loads(text)["goroutines"]
+        except Exception as e:
+            if os.environ.get("GOROSCOPE_LLDB_DEBUG"):
+                print(f"goroscope OS plugin: {type(e).__name__}: {e}")
             return []  # not a Go program, no native module, ...: LLDB's threads only
         out = []
         regs = {}
-        for goid in ids:
+        for g in gs:
+            if g["status"] == "running" or g.get("thread_id") is not None and g.get("stack_source") == "registers":
+                continue  # running: LLDB shows it as its OS thread
             try:
-                info = self.ctl.frames(goid)
+                info = self.ctl.frames(g["id"])
             except Exception:
                 continue
-            if info.get("thread") is not None or info["status"] == "running":
-                continue  # running: LLDB shows it as its OS thread
             frames = info["frames"]
-            if not frames:
+            if not frames or info.get("thread") is not None:
                 continue
-            tid = GOROUTINE_TID_BASE + goid
+            tid = GOROUTINE_TID_BASE + g["id"]
             vals = {"rip": frames[0]["pc"], "rsp": frames[0]["sp"], "rbp": info.get("bp") or 0}
             regs[tid] = struct.pack(f"<{len(_OS_REGS)}Q", *(vals.get(n, 0) for n, _, _ in _OS_REGS))
-            out.append({"tid": tid, "name": f"goroutine {goid}", "queue": info["status"], "state": "stopped", "stop_reason": "none"})
+            queue = g.get("wait_reason") or g["status"]
+            out.append({"tid": tid, "name": f"goroutine {g['id']}", "queue": queue, "state": "stopped", "stop_reason": "none"})
         self._regs = regs
         return out
 
     def get_thread_info(self):
+        if os.environ.get("GOROSCOPE_LLDB_DEBUG"):
+            print(f"goroscope OS plugin: threads of {self.process}")
         try:
             return self._threads()
         except Exception:
@@ -361,7 +377,9 @@ def _select(debugger, words: List[str], result) -> None:
     interp = debugger.GetCommandInterpreter()
     res = lldb.SBCommandReturnObject()
     command = " ".join(words[1:]) if len(words) > 1 else "frame select 0"
-    interp.HandleCommand(command, res)
+    # The nested command runs in the selected goroutine's context (not the
+    # context `go` itself was called in).
+    interp.HandleCommand(command, lldb.SBExecutionContext(t), res, False)
     if len(words) == 1:
         _write(result, f"[{line}]\n")
     _write(result, res.GetOutput() or "")
