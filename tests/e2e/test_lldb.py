@@ -9,7 +9,10 @@ gcore cores and live processes (LLDB attached by pid).
   user frames of the runtime's own traceback: LLDB 16 reads no Go DWARF
   beyond line tables, so an inlined call is not a frame of its own there:
   the frame carries the physical function's name and the innermost inlined
-  call's file:line.
+  call's file:line. LLDB's own unwinder may stop early (Go's .debug_frame
+  does not say where BP is saved; see docs/debuggers.md): its frames must
+  be goroscope's, as far as they go, and at least one goroutine's must
+  reach runtime.goexit with all the runtime's user frames.
 
 LLDB loads goroscope with `command script import scripts/goroscope_lldb.py`
 (the importable name of scripts/goroscope-lldb.py), which imports the
@@ -147,24 +150,58 @@ def expected_physical(g: Goroutine) -> list[tuple[str, str, int]]:
     return out
 
 
-def check_frames_match(g: Goroutine, bt: str, context: str) -> None:
-    got = lldb_frames(bt)
+def physical_frames(cli_frames: list[dict]) -> list[tuple[str, str, int]]:
+    """goroscope's frames of a goroutine (`bt ID --json`: every logical
+    frame, runtime ones too) as LLDB shows them: one per physical frame,
+    named after the physical function, at the innermost inlined call's
+    file:line."""
+    out, pending = [], []
+    for f in cli_frames:
+        pending.append(f)
+        if not f["inlined"]:
+            out.append((normalize_function(f["function"]), Path(pending[0]["file"]).name, pending[0]["line"]))
+            pending = []
+    return out
+
+
+def _fn(name: str) -> str:
+    return name[: -len(".abi0")] if name.endswith(".abi0") else name
+
+
+def check_frames(g: Goroutine, bt: str, cli_frames: list[dict], context: str) -> bool:
+    """LLDB's frames of goroutine g's thread are goroscope's physical
+    frames, in order, as far as LLDB unwinds (frame 0 at its pc, not pc-1:
+    its line may differ). Returns whether LLDB reached runtime.goexit; if
+    it did, the runtime's user frames of g are all there, in order."""
+    got = [(_fn(fn), file, line) for fn, file, line in lldb_frames(bt)]
+    want = physical_frames(cli_frames)
     if not got:
         pytest.fail(f"goroutine {g.id}: no frames in lldb's bt:\n{bt}\n{context}", pytrace=False)
-    want = [w for w in expected_physical(g) if w[0].startswith("main.")]
+    for i, f in enumerate(got):
+        w = want[i] if i < len(want) else None
+        if w is None or (f[0] != w[0] if i == 0 else f != w):
+            pytest.fail(
+                f"goroutine {g.id}: lldb's frame #{i} is {f}, goroscope's physical frame is {w}\n"
+                f"goroscope's frames:\n" + "\n".join(f"  {x}" for x in want) + f"\nlldb's bt:\n{bt}\n{context}",
+                pytrace=False,
+            )
+    if len(got) < len(want):
+        return False  # LLDB stopped early (docs/debuggers.md: Go's CFI does not say where BP is saved)
+    user = [w for w in expected_physical(g) if w[0].startswith("main.")]
     i = 0
-    for w in want:
+    for w in user:
         while i < len(got) and got[i] != w:
             i += 1
         if i == len(got):
-            pytest.fail(
-                f"goroutine {g.id}: frame {w[0]} {w[1]}:{w[2]} of the runtime's traceback is not in lldb's bt (in order)\n"
-                f"runtime's frames:\n" + "\n".join(f"  {f.function} {f.file}:{f.line}" for f in g.frames) + f"\nlldb's bt:\n{bt}\n{context}",
-                pytrace=False,
-            )
+            pytest.fail(f"goroutine {g.id}: the runtime's frame {w} is not in lldb's bt\n{bt}\n{context}", pytrace=False)
         i += 1
-    if got[-1][0] not in ("runtime.goexit", "runtime.goexit.abi0") and g.id != 1:
-        pytest.fail(f"goroutine {g.id}: lldb's bt does not end at runtime.goexit:\n{bt}\n{context}", pytrace=False)
+    return True
+
+
+def cli_frames(gid: int, *tgt: str) -> list[dict]:
+    res = run_goroscope("bt", str(gid), "--json", *tgt)
+    assert_ok(res)
+    return json.loads(res.stdout)["goroutines"][0]["frames"]
 
 
 def check_thread_list(run: LldbRun, i: int, gs: list[dict]) -> None:
@@ -219,8 +256,9 @@ def test_lldb_core(running: RunningExample):
             compare_with_cli(run, i, cli_ok(*argv, *tgt))
     n = next(i for i, (c, _) in enumerate(cases) if c == "thread list")
     check_thread_list(run, n, cli_goroutines(*tgt))
-    for k, g in enumerate(gs):
-        check_frames_match(g, run.output(n + 1 + k), run.describe())
+    complete = [g.id for k, g in enumerate(gs) if check_frames(g, run.output(n + 1 + k), cli_frames(g.id, *tgt), run.describe())]
+    if not complete:
+        pytest.fail(f"lldb's bt reached runtime.goexit for none of goroutines {[g.id for g in gs]}\n{run.describe()}", pytrace=False)
 
 
 @BUILDS
@@ -243,7 +281,7 @@ def test_lldb_live(running: RunningExample):
     missing = [g.id for g in user_goroutines(running, 100) if g.id not in listed]
     if missing:
         pytest.fail(f"goroutines {missing} are not in lldb's `thread list` after a stop:\n{run.output(4)}\n{run.describe()}", pytrace=False)
-    check_frames_match(gs[0], run.output(5), run.describe())
+    check_frames(gs[0], run.output(5), cli_frames(gs[0].id, *tgt), run.describe())
 
 
 @pytest.mark.errors
