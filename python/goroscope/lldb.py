@@ -266,8 +266,6 @@ class OperatingSystemPlugIn:
     ``goroscope.lldb`` sets it when imported)."""
 
     def __init__(self, process):
-        if os.environ.get("GOROSCOPE_LLDB_DEBUG"):
-            print(f"goroscope OS plugin for {process}")
         self.process = process
         self.ctl = _Tracked(_PluginHost(process))
         self._regs: Dict[int, bytes] = {}
@@ -279,7 +277,7 @@ class OperatingSystemPlugIn:
             text, _, _ = self.ctl.run(["goroutines", "--all", "--json"])
             gs = json.loads(text)["goroutines"]
         except Exception as e:
-            if os.environ.get("GOROSCOPE_LLDB_DEBUG"):
+            if os.environ.get("GOROSCOPE_LLDB_DEBUG"):  # why a process gets no goroutine threads
                 print(f"goroscope OS plugin: {type(e).__name__}: {e}")
             return []  # not a Go program, no native module, ...: LLDB's threads only
         out = []
@@ -303,8 +301,6 @@ class OperatingSystemPlugIn:
         return out
 
     def get_thread_info(self):
-        if os.environ.get("GOROSCOPE_LLDB_DEBUG"):
-            print(f"goroscope OS plugin: threads of {self.process}")
         try:
             return self._threads()
         except Exception:

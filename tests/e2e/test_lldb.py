@@ -215,7 +215,8 @@ def check_thread_list(run: LldbRun, i: int, gs: list[dict]) -> None:
             pytest.fail(f"goroutine {g['id']} is not in lldb's `thread list`:\n{run.output(i)}\n{run.describe()}", pytrace=False)
         tid, queue = listed[g["id"]]
         if tid != GOROUTINE_TID_BASE + g["id"] or queue != (g.get("wait_reason") or g["status"]):
-            pytest.fail(f"goroutine {g['id']}: thread tid {tid}, queue {queue!r}; expected {GOROUTINE_TID_BASE + g['id']}, {g.get('wait_reason')!r}", pytrace=False)
+            want = (GOROUTINE_TID_BASE + g["id"], g.get("wait_reason") or g["status"])
+            pytest.fail(f"goroutine {g['id']}: thread tid {tid}, queue {queue!r}; expected {want}", pytrace=False)
 
 
 def cli_goroutines(*tgt: str) -> list[dict]:
@@ -268,7 +269,10 @@ def test_lldb_live(running: RunningExample):
     the CLI's text; after the next stop (LLDB 16 loads the OS plugin after
     an attach has listed the threads) the goroutines are threads."""
     gs = user_goroutines(running, 2)
-    restop = "script lldb.debugger.SetAsync(True); lldb.process.Continue(); import time; time.sleep(0.2); lldb.process.Stop(); time.sleep(0.5); lldb.debugger.SetAsync(False)"
+    restop = (
+        "script lldb.debugger.SetAsync(True); lldb.process.Continue(); import time; time.sleep(0.2); "
+        "lldb.process.Stop(); time.sleep(0.5); lldb.debugger.SetAsync(False)"
+    )
     cmds = ["go goroutines", f"go chain {gs[0].id}", f"go bt {gs[0].id}", restop, "thread list", f"go goroutine {gs[0].id} bt", "detach"]
     run = lldb_batch(["-p", str(running.pid)], cmds)
     run.check_clean()
