@@ -293,12 +293,31 @@ class OperatingSystemPlugIn:
             if not frames or info.get("thread") is not None:
                 continue
             tid = GOROUTINE_TID_BASE + g["id"]
-            vals = {"rip": frames[0]["pc"], "rsp": frames[0]["sp"], "rbp": info.get("bp") or 0}
+            vals = {"rip": frames[0]["pc"], "rsp": frames[0]["sp"], "rbp": self._bp_for_lldb(info)}
             regs[tid] = struct.pack(f"<{len(_OS_REGS)}Q", *(vals.get(n, 0) for n, _, _ in _OS_REGS))
             queue = g.get("wait_reason") or g["status"]
             out.append({"tid": tid, "name": f"goroutine {g['id']}", "queue": queue, "state": "stopped", "stop_reason": "none"})
         self._regs = regs
         return out
+
+    def _bp_for_lldb(self, info) -> int:
+        """The rbp that lets LLDB's unwinder get furthest. Go's CFI does not
+        say where a frame saved the caller's BP, so LLDB carries frame 0's
+        rbp unchanged through every frame it unwinds by CFI, until a
+        function whose code starts with `push rbp; mov rbp, rsp`, which it
+        unwinds by frame pointer (CFA = rbp + 16). Giving frame 0 that
+        frame's own frame pointer makes it, and every frame-pointer frame
+        after it, unwind right (docs/debuggers.md)."""
+        frames = info["frames"]
+        target = self.process.GetTarget()
+        for f in frames[1:]:
+            if f["cfa"] - f["sp"] < 16:
+                continue  # frameless: cannot be a push rbp; mov rbp, rsp function
+            err = lldb.SBError()
+            head = target.ReadMemory(lldb.SBAddress(f["entry"], target), 4, err)
+            if err.Success() and head == b"\x55\x48\x89\xe5":
+                return f["cfa"] - 16
+        return info.get("bp") or 0
 
     def get_thread_info(self):
         try:

@@ -116,7 +116,10 @@ impl GoRuntime {
         };
         // Slots of oldbuckets not evacuated yet keep a live tophash;
         // evacuated ones are marked below MIN_TOP_HASH.
-        let arrays = [(buckets, nb), (old, if old == 0 { 0 } else { old_nb.max(1) })];
+        let arrays = [
+            (buckets, nb),
+            (old, if old == 0 { 0 } else { old_nb.max(1) }),
+        ];
         for (base, n) in arrays {
             if base == 0 {
                 continue;

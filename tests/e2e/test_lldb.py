@@ -9,10 +9,9 @@ gcore cores and live processes (LLDB attached by pid).
   user frames of the runtime's own traceback: LLDB 16 reads no Go DWARF
   beyond line tables, so an inlined call is not a frame of its own there:
   the frame carries the physical function's name and the innermost inlined
-  call's file:line. LLDB's own unwinder may stop early (Go's .debug_frame
-  does not say where BP is saved; see docs/debuggers.md): its frames must
-  be goroscope's, as far as they go, and at least one goroutine's must
-  reach runtime.goexit with all the runtime's user frames.
+  call's file:line. LLDB's frames must be goroscope's physical frames, all
+  of them down to runtime.goexit (the plugin's choice of rbp keeps LLDB's
+  unwinder on track; see docs/debuggers.md).
 
 LLDB loads goroscope with `command script import scripts/goroscope_lldb.py`
 (the importable name of scripts/goroscope-lldb.py), which imports the
@@ -168,11 +167,11 @@ def _fn(name: str) -> str:
     return name[: -len(".abi0")] if name.endswith(".abi0") else name
 
 
-def check_frames(g: Goroutine, bt: str, cli_frames: list[dict], context: str) -> bool:
+def check_frames(g: Goroutine, bt: str, cli_frames: list[dict], context: str) -> None:
     """LLDB's frames of goroutine g's thread are goroscope's physical
-    frames, in order, as far as LLDB unwinds (frame 0 at its pc, not pc-1:
-    its line may differ). Returns whether LLDB reached runtime.goexit; if
-    it did, the runtime's user frames of g are all there, in order."""
+    frames, all of them, in order (frame 0 is looked up at its pc, not
+    pc-1: its line may differ), so the runtime's user frames of g are all
+    there, in order."""
     got = [(_fn(fn), file, line) for fn, file, line in lldb_frames(bt)]
     want = physical_frames(cli_frames)
     if not got:
@@ -186,7 +185,11 @@ def check_frames(g: Goroutine, bt: str, cli_frames: list[dict], context: str) ->
                 pytrace=False,
             )
     if len(got) < len(want):
-        return False  # LLDB stopped early (docs/debuggers.md: Go's CFI does not say where BP is saved)
+        pytest.fail(
+            f"goroutine {g.id}: lldb's bt stops after {len(got)} of goroscope's {len(want)} physical frames\n"
+            f"goroscope's frames:\n" + "\n".join(f"  {x}" for x in want) + f"\nlldb's bt:\n{bt}\n{context}",
+            pytrace=False,
+        )
     user = [w for w in expected_physical(g) if w[0].startswith("main.")]
     i = 0
     for w in user:
@@ -195,7 +198,6 @@ def check_frames(g: Goroutine, bt: str, cli_frames: list[dict], context: str) ->
         if i == len(got):
             pytest.fail(f"goroutine {g.id}: the runtime's frame {w} is not in lldb's bt\n{bt}\n{context}", pytrace=False)
         i += 1
-    return True
 
 
 def cli_frames(gid: int, *tgt: str) -> list[dict]:
@@ -250,16 +252,24 @@ def test_lldb_core(running: RunningExample):
     cases.append(("thread list", None))
     for g in gs:
         cases.append((f"go goroutine {g.id} bt", None))
+    all_gs = cli_goroutines(*tgt)
+    # A goroutine running on an OS thread at the gcore (cms's main.spin) is that thread.
+    spin = next((g for g in all_gs if g["status"] == "running" and g.get("thread_id") and g.get("stack_source") == "registers"), None)
+    if spin is not None:
+        cases.append((f"go goroutine {spin['id']}", None))
     run = lldb_batch(["-c", str(core), str(running.exe)], [c for c, _ in cases])
     run.check_clean()
     for i, (_, argv) in enumerate(cases):
         if argv is not None:
             compare_with_cli(run, i, cli_ok(*argv, *tgt))
     n = next(i for i, (c, _) in enumerate(cases) if c == "thread list")
-    check_thread_list(run, n, cli_goroutines(*tgt))
-    complete = [g.id for k, g in enumerate(gs) if check_frames(g, run.output(n + 1 + k), cli_frames(g.id, *tgt), run.describe())]
-    if not complete:
-        pytest.fail(f"lldb's bt reached runtime.goexit for none of goroutines {[g.id for g in gs]}\n{run.describe()}", pytrace=False)
+    check_thread_list(run, n, all_gs)
+    if spin is not None:
+        out = run.output(len(cases) - 1)
+        if f"[goroutine {spin['id']} (running) runs on thread #" not in out or f"(tid {spin['thread_id']})]" not in out:
+            pytest.fail(f"`go goroutine {spin['id']}` should select its OS thread (tid {spin['thread_id']}):\n{out}\n{run.describe()}", pytrace=False)
+    for k, g in enumerate(gs):
+        check_frames(g, run.output(n + 1 + k), cli_frames(g.id, *tgt), run.describe())
 
 
 @BUILDS

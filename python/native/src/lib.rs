@@ -300,10 +300,9 @@ impl PySession {
             elem_stride: get("elem_stride")?,
         };
         let s = &self.inner;
-        let m = s
-            .rt
-            .map_entries(s.target.as_ref(), kind, map, &layout, limit)
-            .map_err(py_err)?;
+        let m =
+            s.rt.map_entries(s.target.as_ref(), kind, map, &layout, limit)
+                .map_err(py_err)?;
         Ok((m.len, m.entries))
     }
 
