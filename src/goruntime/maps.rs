@@ -85,7 +85,7 @@ impl GoRuntime {
             MapKind::Classic => self.classic_entries(mem, map, slots, limit),
             MapKind::Swiss => self.swiss_entries(mem, map, slots, limit),
         }
-        .ctx(&format!("map at {map:#x}"))
+        .ctx(format!("map at {map:#x}"))
     }
 
     fn classic_entries(
