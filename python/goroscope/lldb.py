@@ -269,14 +269,17 @@ class OperatingSystemPlugIn:
         self.process = process
         self.ctl = _Tracked(_PluginHost(process))
         self._regs: Dict[int, bytes] = {}
-        self._key = None
+        self._not_go = False  # the process is not a Go program: stay out of the way
 
     def _threads(self) -> List[Dict]:
+        if self._not_go:
+            return []
         try:
             self.ctl.host.target()  # not a process: nothing to add
             text, _, _ = self.ctl.run(["goroutines", "--all", "--json"])
             gs = json.loads(text)["goroutines"]
         except Exception as e:
+            self._not_go = "not a Go binary" in str(e)
             if os.environ.get("GOROSCOPE_LLDB_DEBUG"):  # why a process gets no goroutine threads
                 print(f"goroscope OS plugin: {type(e).__name__}: {e}")
             return []  # not a Go program, no native module, ...: LLDB's threads only
