@@ -119,7 +119,8 @@ def _target_info(target) -> TargetInfo:
             return TargetInfo("core", exe, core=core, pid=pid, describe=f"core file {core}")
         return TargetInfo("remote", exe, pid=pid, describe="core file loaded by lldb")
     platform = target.GetPlatform()
-    if platform.IsValid() and platform.GetName() == "host" and pid > 0 and os.path.exists(f"/proc/{pid}"):
+    through_lldb = os.environ.get("GOROSCOPE_LLDB_MEMORY") == "lldb"  # as for a remote target (tests)
+    if not through_lldb and platform.IsValid() and platform.GetName() == "host" and pid > 0 and os.path.exists(f"/proc/{pid}"):
         try:
             same = os.path.samefile(f"/proc/{pid}/exe", exe)
         except OSError:

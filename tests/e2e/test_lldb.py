@@ -98,7 +98,7 @@ class LldbRun:
                 pytest.fail(f"lldb printed {bad!r}:\n{self.describe()}", pytrace=False)
 
 
-def lldb_batch(target: list[str], commands: list[str]) -> LldbRun:
+def lldb_batch(target: list[str], commands: list[str], *, env: Optional[dict[str, str]] = None) -> LldbRun:
     """Runs `lldb -b` with goroscope imported before the target loads, then
     `commands`, each preceded by a marker line."""
     argv = [lldb_path(), "--no-lldbinit", "-b"]
@@ -110,7 +110,9 @@ def lldb_batch(target: list[str], commands: list[str]) -> LldbRun:
     argv += target
     t0 = time.monotonic()
     try:
-        p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace", timeout=LLDB_TIMEOUT, env=gdb_env())
+        p = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace", timeout=LLDB_TIMEOUT, env={**gdb_env(), **(env or {})}
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"lldb timed out after {LLDB_TIMEOUT:.0f}s: {' '.join(argv)}", pytrace=False)
     return LldbRun(argv, p, commands, time.monotonic() - t0)
@@ -296,6 +298,24 @@ def test_lldb_live(running: RunningExample):
     if missing:
         pytest.fail(f"goroutines {missing} are not in lldb's `thread list` after a stop:\n{run.output(4)}\n{run.describe()}", pytrace=False)
     check_frames(gs[0], run.output(5), cli_frames(gs[0].id, *tgt), run.describe())
+
+
+@BUILDS
+@pytest.mark.live
+def test_lldb_memory_api(running: RunningExample):
+    """Memory read through LLDB's SBProcess.ReadMemory (what a remote
+    target gets; forced here on the attached example): the CLI's text."""
+    gs = user_goroutines(running, 2)
+    cmds = ["go goroutines", f"go bt {gs[0].id}", f"go chain {gs[0].id}", "go info", "detach"]
+    run = lldb_batch(["-p", str(running.pid)], cmds, env={"GOROSCOPE_LLDB_MEMORY": "lldb"})
+    run.check_clean()
+    _check_detached(running, run)
+    if not re.search(rf"^target\s+process {running.pid} \(gdb-remote\)$", run.output(3), re.M):
+        pytest.fail(f"`go info` should name the target read through lldb:\n{run.output(3)}\n{run.describe()}", pytrace=False)
+    tgt = ["--pid", str(running.pid), "--exe", str(running.exe)]
+    compare_with_cli(run, 0, cli_ok("goroutines", *tgt), live=True)
+    compare_with_cli(run, 1, cli_ok("bt", str(gs[0].id), *tgt), live=True)
+    compare_with_cli(run, 2, cli_ok("chain", str(gs[0].id), *tgt), live=True)
 
 
 @pytest.mark.errors
