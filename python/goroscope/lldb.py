@@ -439,6 +439,7 @@ class GoCommand:
         return _help()
 
     def __call__(self, debugger, command, exe_ctx, result):
+        CTL.host.debugger = debugger
         try:
             try:
                 words = shlex.split(command)
