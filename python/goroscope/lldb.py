@@ -271,8 +271,18 @@ class OperatingSystemPlugIn:
         self.ctl = _Tracked(_PluginHost(process))
         self._regs: Dict[int, bytes] = {}
         self._not_go = False  # the process is not a Go program: stay out of the way
+        self._cached = None  # ((process id, stop id), thread dicts)
 
     def _threads(self) -> List[Dict]:
+        key = self.ctl.host.key()
+        if self._cached is not None and self._cached[0] == key:
+            return self._cached[1]
+        out = self._list_threads()
+        if out:
+            self._cached = (key, out)
+        return out
+
+    def _list_threads(self) -> List[Dict]:
         if self._not_go:
             return []
         try:
@@ -339,13 +349,19 @@ class OperatingSystemPlugIn:
         return {"sets": ["General Purpose Registers"], "registers": regs}
 
     def get_register_data(self, tid):
-        data = self._regs.get(tid)
-        if data is None:
-            self._threads()
-            data = self._regs.get(tid, bytes(8 * len(_OS_REGS)))
-        return data
+        self._threads()  # this stop's registers (cached per stop)
+        return self._regs.get(tid, bytes(8 * len(_OS_REGS)))
 
     def create_thread(self, tid, context):
+        """SBProcess.CreateOSPluginThread(tid, 0): the goroutine thread with
+        this tid (how `go` commands add the goroutine threads LLDB did not
+        ask for after an attach)."""
+        try:
+            for t in self._threads():
+                if t["tid"] == tid:
+                    return t
+        except Exception:
+            pass
         return None
 
 
@@ -379,10 +395,33 @@ def _thread_of(process, goid: int):
     t = process.GetThreadByID(GOROUTINE_TID_BASE + goid)
     if not t.IsValid():
         raise UserError(
-            f"goroscope: goroutine {goid} is not among lldb's threads: load goroscope before the target "
-            f"(~/.lldbinit), or `settings set target.process.python-os-plugin-path {OS_PLUGIN}` and stop again"
+            f"goroscope: goroutine {goid} is not among lldb's threads: is the OS plugin set? (`settings set target.process.python-os-plugin-path {OS_PLUGIN}`)"
         )
     return t, f"goroutine {goid} ({info['status']}) is thread #{t.GetIndexID()}"
+
+
+def _ensure_goroutine_threads(process) -> None:
+    """After `process attach` LLDB has listed the threads before it loaded
+    the OS plugin, and asks it again only at the next stop: add the
+    goroutine threads now (SBProcess.CreateOSPluginThread)."""
+    if any(is_goroutine_tid(t.GetThreadID()) for t in process):
+        return
+    text, _, _ = CTL.run(["goroutines", "--all", "--json"])
+    for g in json.loads(text)["goroutines"]:
+        if g["status"] != "running":
+            process.CreateOSPluginThread(GOROUTINE_TID_BASE + g["id"], 0)
+
+
+def _threads_command(debugger, words: List[str], result) -> None:
+    if words:
+        raise UserError("goroscope: usage: go threads")
+    process = debugger.GetSelectedTarget().GetProcess()
+    CTL.session()
+    _ensure_goroutine_threads(process)
+    res = lldb.SBCommandReturnObject()
+    debugger.GetCommandInterpreter().HandleCommand("thread list", res)
+    _write(result, res.GetOutput() or "")
+    result.SetStatus(lldb.eReturnStatusSuccessFinishResult)
 
 
 def _select(debugger, words: List[str], result) -> None:
@@ -391,6 +430,7 @@ def _select(debugger, words: List[str], result) -> None:
     goid = parse_goroutine_id(words[0])
     process = debugger.GetSelectedTarget().GetProcess()
     CTL.session()
+    _ensure_goroutine_threads(process)
     t, line = _thread_of(process, goid)
     process.SetSelectedThread(t)
     interp = debugger.GetCommandInterpreter()
@@ -420,6 +460,7 @@ def _help() -> str:
         "  go info                            Go version, counts, crash facts\n"
         "  go goroutine N [CMD...]            select goroutine N's thread (then bt, frame select, register read),\n"
         "                                     or run one lldb command there\n"
+        "  go threads                         thread list, goroutine threads included (also right after an attach)\n"
         "\n"
         "Every command takes --json; blocking, chain and deadlocks take --dot.\n"
         "Goroutines are also threads (`thread list`: 'goroutine N', queue = its wait reason).\n"
@@ -450,6 +491,9 @@ class GoCommand:
                 return
             if words[0] == "goroutine":
                 _select(debugger, words[1:], result)
+                return
+            if words[0] == "threads":
+                _threads_command(debugger, words[1:], result)
                 return
             _run(words, result)
         except UserError as e:

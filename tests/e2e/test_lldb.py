@@ -278,14 +278,12 @@ def test_lldb_core(running: RunningExample):
 @pytest.mark.live
 def test_lldb_live(running: RunningExample):
     """LLDB attached to the running example (memory read through /proc):
-    the CLI's text; after the next stop (LLDB 16 loads the OS plugin after
-    an attach has listed the threads) the goroutines are threads."""
+    the CLI's text; `go threads` makes the goroutines threads right away
+    (LLDB 16 loads the OS plugin after an attach has listed the threads)."""
     gs = user_goroutines(running, 2)
-    restop = (
-        "script lldb.debugger.SetAsync(True); lldb.process.Continue(); import time; time.sleep(0.2); "
-        "lldb.process.Stop(); time.sleep(0.5); lldb.debugger.SetAsync(False)"
-    )
-    cmds = ["go goroutines", f"go chain {gs[0].id}", f"go bt {gs[0].id}", restop, "thread list", f"go goroutine {gs[0].id} bt", "detach"]
+    # Right after an attach LLDB has listed the threads without the OS
+    # plugin; `go threads` adds the goroutine threads (then `thread list`).
+    cmds = ["go goroutines", f"go chain {gs[0].id}", f"go bt {gs[0].id}", "go threads", "thread list", f"go goroutine {gs[0].id} bt", "detach"]
     run = lldb_batch(["-p", str(running.pid)], cmds)
     run.check_clean()
     _check_detached(running, run)
@@ -293,10 +291,11 @@ def test_lldb_live(running: RunningExample):
     compare_with_cli(run, 0, cli_ok("goroutines", *tgt), live=True)
     compare_with_cli(run, 1, cli_ok("chain", str(gs[0].id), *tgt), live=True)
     compare_with_cli(run, 2, cli_ok("bt", str(gs[0].id), *tgt), live=True)
-    listed = {int(m.group(3)) for m in _THREAD_RE.finditer(run.output(4))}
-    missing = [g.id for g in user_goroutines(running, 100) if g.id not in listed]
-    if missing:
-        pytest.fail(f"goroutines {missing} are not in lldb's `thread list` after a stop:\n{run.output(4)}\n{run.describe()}", pytrace=False)
+    for i in (3, 4):
+        listed = {int(m.group(3)) for m in _THREAD_RE.finditer(run.output(i))}
+        missing = [g.id for g in user_goroutines(running, 100) if g.id not in listed]
+        if missing:
+            pytest.fail(f"goroutines {missing} are not in lldb's `{run.commands[i]}`:\n{run.output(i)}\n{run.describe()}", pytrace=False)
     check_frames(gs[0], run.output(5), cli_frames(gs[0].id, *tgt), run.describe())
 
 
