@@ -307,7 +307,8 @@ class OperatingSystemPlugIn:
             if not frames or info.get("thread") is not None:
                 continue
             tid = GOROUTINE_TID_BASE + g["id"]
-            vals = {"rip": frames[0]["pc"], "rsp": frames[0]["sp"], "rbp": self._bp_for_lldb(info)}
+            # r14 holds the current g in Go's register ABI.
+            vals = {"rip": frames[0]["pc"], "rsp": frames[0]["sp"], "rbp": self._bp_for_lldb(info), "r14": g.get("addr") or 0}
             regs[tid] = struct.pack(f"<{len(_OS_REGS)}Q", *(vals.get(n, 0) for n, _, _ in _OS_REGS))
             queue = g.get("wait_reason") or g["status"]
             out.append({"tid": tid, "name": f"goroutine {g['id']}", "queue": queue, "state": "stopped", "stop_reason": "none"})
