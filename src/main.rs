@@ -60,6 +60,8 @@ enum Sub {
     DumpLayouts,
     /// Print the lines that load goroscope into gdb (for ~/.gdbinit).
     Gdbinit,
+    /// Print the lines that load goroscope into LLDB (for ~/.lldbinit).
+    Lldbinit,
     #[command(flatten)]
     Run(CommandArgs),
 }
@@ -100,6 +102,7 @@ fn main() -> ExitCode {
         Sub::DumpLayouts => return dump_layouts(t.exe.as_deref().unwrap_or(Path::new(""))),
         Sub::VerifyLayouts => return verify_layouts(t.exe.as_deref().unwrap_or(Path::new(""))),
         Sub::Gdbinit => return gdbinit(),
+        Sub::Lldbinit => return lldbinit(),
         Sub::Run(args) => args,
     };
     let format = cli.format.format();
@@ -160,7 +163,11 @@ fn main() -> ExitCode {
 /// target/{release,debug}/goroscope, in an installed share/goroscope, or
 /// in the source tree this binary was built from.
 fn gdb_script() -> Option<PathBuf> {
-    let name = "goroscope-gdb.py";
+    find_script("goroscope-gdb.py")
+}
+
+/// Where a script of scripts/ is (see [`gdb_script`]).
+fn find_script(name: &str) -> Option<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(bin) = std::env::current_exe()
         .ok()
@@ -188,6 +195,27 @@ fn gdbinit() -> ExitCode {
             // No script on disk: the package installed into gdb's Python
             // (`pip install .`) registers the same commands.
             println!("python import goroscope.gdb; goroscope.gdb.register()");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `goroscope lldbinit`: LLDB 16 refuses to import a module whose name
+/// has a dash, so the line names scripts/goroscope_lldb.py, the link to
+/// scripts/goroscope-lldb.py.
+fn lldbinit() -> ExitCode {
+    println!(
+        "# goroscope: Go goroutines, tracebacks, blocking and deadlocks in LLDB (add to ~/.lldbinit)"
+    );
+    match find_script("goroscope_lldb.py") {
+        Some(p) => {
+            // canonicalize() followed the link; import the link itself.
+            let p = p.with_file_name("goroscope_lldb.py");
+            println!("command script import {}", p.display())
+        }
+        None => {
+            // No script on disk: the package installed into LLDB's Python.
+            println!("command script import goroscope.lldb");
         }
     }
     ExitCode::SUCCESS

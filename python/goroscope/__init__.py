@@ -1,5 +1,5 @@
 """goroscope for debuggers: Go goroutines, tracebacks, blocking chains and
-deadlocks inside GDB (and, later, LLDB).
+deadlocks inside GDB and LLDB.
 
 Layout (see docs/debuggers.md):
 
@@ -8,9 +8,13 @@ Layout (see docs/debuggers.md):
 - ``goroscope.core``: debugger-agnostic glue (a session per stop, command
   dispatch through the one command grammar, goroutine selection).
 - ``goroscope.gdb``: the GDB adapter (the only module that imports ``gdb``).
+- ``goroscope.lldb``: the LLDB adapter (the only module that imports
+  ``lldb``), with its OperatingSystem plugin (``lldb_os/``: goroutines as
+  threads).
 
 Load it in GDB with ``source scripts/goroscope-gdb.py`` (``goroscope
-gdbinit`` prints the line for ``~/.gdbinit``).
+gdbinit`` prints the line for ``~/.gdbinit``), in LLDB with ``command script
+import scripts/goroscope_lldb.py`` (``goroscope lldbinit``).
 """
 
 __version__ = "0.1.0"

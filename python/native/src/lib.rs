@@ -84,7 +84,7 @@ fn regs_from(map: &std::collections::HashMap<String, u64>) -> Regs {
 }
 
 /// One goroscope session over a stopped target.
-#[pyclass(module = "goroscope._native", name = "Session", unsendable)]
+#[pyclass(module = "goroscope._native", name = "Session")]
 struct PySession {
     inner: Session,
 }

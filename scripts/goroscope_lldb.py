@@ -1,0 +1,1 @@
+goroscope-lldb.py
