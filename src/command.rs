@@ -29,6 +29,12 @@ pub enum Command {
         system: bool,
         runtime_frames: bool,
     },
+    /// A Go value, printed as fmt's %v (or %+v with `plus`).
+    Print {
+        expr: String,
+        plus: bool,
+        max_elems: usize,
+    },
 }
 
 /// Target summary for `info`.
@@ -81,6 +87,16 @@ pub enum Output {
     Blocking(Box<BlockingReport>),
     Chain(Box<ChainReport>),
     Deadlocks(Box<crate::analysis::deadlocks::DeadlockReport>),
+    Print(Box<PrintReport>),
+}
+
+/// What `print` reports.
+#[derive(Debug)]
+pub struct PrintReport {
+    pub expr: String,
+    pub value: crate::values::Value,
+    /// %+v instead of %v.
+    pub plus: bool,
 }
 
 /// What `chain` reports.
@@ -213,6 +229,25 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
             }
             Ok(Outcome {
                 output: Output::Deadlocks(Box::new(r)),
+                warnings: Vec::new(),
+            })
+        }
+        Command::Print {
+            expr,
+            plus,
+            max_elems,
+        } => {
+            let limits = crate::values::Limits {
+                max_elems: *max_elems,
+                ..Default::default()
+            };
+            let value = crate::values::print_expr(s, expr, limits)?;
+            Ok(Outcome {
+                output: Output::Print(Box::new(PrintReport {
+                    expr: expr.clone(),
+                    value,
+                    plus: *plus,
+                })),
                 warnings: Vec::new(),
             })
         }

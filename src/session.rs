@@ -43,6 +43,8 @@ pub struct Session {
     /// Heap structs reached through package-level pointers (built on
     /// first use, for naming).
     pub global_pointees: std::sync::OnceLock<Vec<crate::analysis::naming::Pointee>>,
+    /// The Go type graph for values (`print`), loaded on first use.
+    pub value_types: crate::values::TypeGraphCell,
     pub threads: Vec<OsThread>,
     pub ms: Vec<M>,
     /// Every g in `runtime.allgs` at this stop (dead ones included), or the
@@ -130,6 +132,7 @@ impl Session {
             chan_cache: Default::default(),
             global_ptrs: Default::default(),
             global_pointees: Default::default(),
+            value_types: Default::default(),
             threads,
             ms,
             gs,
