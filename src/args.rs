@@ -74,8 +74,9 @@ pub enum CommandArgs {
     /// and map keys (`main.catalog.items[3]`, `main.byName["bob"]`), or a
     /// typed address (`*(main.Item)(0xc000012000)`).
     Print {
-        /// The expression.
-        expr: String,
+        /// The expressions (one output line, or JSON document, each).
+        #[arg(required = true)]
+        exprs: Vec<String>,
         /// Print like %+v (field names).
         #[arg(long)]
         plus: bool,
@@ -119,11 +120,11 @@ impl CommandArgs {
             CommandArgs::Chain { id } => Command::Chain { id },
             CommandArgs::Deadlocks { all } => Command::Deadlocks { system: all },
             CommandArgs::Print {
-                expr,
+                exprs,
                 plus,
                 max_elems,
             } => Command::Print {
-                expr,
+                exprs,
                 plus,
                 max_elems,
             },
@@ -198,6 +199,7 @@ mod tests {
         assert!(matches!(i.command, Command::Print { plus: true, .. }));
         assert_eq!(i.format, Format::Json);
         assert!(parse_words(["print", "main.x", "--dot"]).is_err());
+        assert!(parse_words(["print"]).is_err());
     }
 
     #[test]

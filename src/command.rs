@@ -31,7 +31,7 @@ pub enum Command {
     },
     /// A Go value, printed as fmt's %v (or %+v with `plus`).
     Print {
-        expr: String,
+        exprs: Vec<String>,
         plus: bool,
         max_elems: usize,
     },
@@ -87,7 +87,7 @@ pub enum Output {
     Blocking(Box<BlockingReport>),
     Chain(Box<ChainReport>),
     Deadlocks(Box<crate::analysis::deadlocks::DeadlockReport>),
-    Print(Box<PrintReport>),
+    Print(Vec<PrintReport>),
 }
 
 /// What `print` reports.
@@ -233,7 +233,7 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
             })
         }
         Command::Print {
-            expr,
+            exprs,
             plus,
             max_elems,
         } => {
@@ -241,13 +241,18 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
                 max_elems: *max_elems,
                 ..Default::default()
             };
-            let value = crate::values::print_expr(s, expr, limits)?;
+            let reports = exprs
+                .iter()
+                .map(|expr| {
+                    Ok(PrintReport {
+                        expr: expr.clone(),
+                        value: crate::values::print_expr(s, expr, limits)?,
+                        plus: *plus,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
             Ok(Outcome {
-                output: Output::Print(Box::new(PrintReport {
-                    expr: expr.clone(),
-                    value,
-                    plus: *plus,
-                })),
+                output: Output::Print(reports),
                 warnings: Vec::new(),
             })
         }

@@ -167,6 +167,10 @@ var (
 	mu sync.Mutex
 	rw sync.RWMutex
 	wg sync.WaitGroup
+	// fmt is handed pointers (locks are not copied); %v prints &{...}.
+	muRef = &mu
+	rwRef = &rw
+	wgRef = &wg
 
 	bufChan    = make(chan int, 5)
 	closedChan = make(chan string)
@@ -204,7 +208,7 @@ func printed() map[string]any {
 		"negDur": negDur,
 		"bufChan": bufChan, "closedChan": closedChan, "nilChan": nilChan,
 		"upper": upper, "nilFunc": nilFunc,
-		"mu": &mu, "rw": &rw, "wg": &wg,
+		"muRef": muRef, "rwRef": rwRef, "wgRef": wgRef,
 		"catalog": catalog,
 	}
 }

@@ -329,10 +329,7 @@ impl<'a> Decoder<'a> {
     fn dynamic(&self, rtype: u64, data: u64, word_addr: u64, depth: usize) -> Value {
         let name = crate::goruntime::typedesc::type_name(self.mem, self.types_base, rtype)
             .unwrap_or_else(|_| format!("<type {rtype:#x}>"));
-        let ty = self
-            .types
-            .by_runtime_type(rtype.wrapping_sub(self.bias))
-            .or_else(|| self.types.by_name(&name));
+        let ty = crate::values::rtype::type_for(self, rtype);
         let Some(ty) = ty else {
             // The linker emits DWARF only for types the program names
             // statically; `*T` stored in an interface may lack its own

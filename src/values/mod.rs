@@ -7,6 +7,7 @@
 //!   interfaces), bounded and cycle-safe.
 //! - [`methods`]: what `String()`/`Error()` of standard types return
 //!   (time, errors, contexts) and sync states.
+//! - [`rtype`]: types from runtime descriptors where DWARF has none.
 //! - [`format`]: `%v` / `%+v` with fmtsort's map order.
 //! - [`expr`]: the `print` expression grammar.
 //!
@@ -17,6 +18,7 @@ pub mod decode;
 pub mod expr;
 pub mod format;
 pub mod methods;
+pub mod rtype;
 pub mod types;
 pub mod value;
 

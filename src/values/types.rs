@@ -96,6 +96,14 @@ pub struct TypeGraph {
     by_rtype: HashMap<u64, TypeId>,
     /// Package-level variable → type.
     vars: HashMap<String, TypeId>,
+    /// Types built from runtime type descriptors for dynamic types the
+    /// DWARF lacks (the linker omits types only reached through
+    /// interfaces). Append-only; ids continue after `types`. Entries are
+    /// leaked so references stay valid while the table grows; bounded by
+    /// the number of distinct types in the binary.
+    extra: std::sync::Mutex<Vec<Option<&'static GoType>>>,
+    /// Link-time descriptor address → id among `extra`.
+    extra_by_rtype: std::sync::Mutex<HashMap<u64, TypeId>>,
 }
 
 struct Raw {
@@ -382,7 +390,57 @@ impl TypeGraph {
 
     /// A type by id.
     pub fn get(&self, id: TypeId) -> &GoType {
-        &self.types[id]
+        static UNKNOWN: GoType = GoType {
+            name: String::new(),
+            kind: Kind::Other,
+            size: 0,
+            target: None,
+            elem: None,
+            key: None,
+            count: 0,
+            fields: Vec::new(),
+            signed: false,
+            nonempty_iface: false,
+        };
+        if let Some(t) = self.types.get(id) {
+            return t;
+        }
+        let extra = self.extra.lock().unwrap_or_else(|e| e.into_inner());
+        extra
+            .get(id - self.types.len())
+            .copied()
+            .flatten()
+            .unwrap_or(&UNKNOWN)
+    }
+
+    /// Reserves an id for a type built from a runtime descriptor (so that
+    /// recursive types can refer to themselves before they are complete).
+    pub(crate) fn reserve_extra(&self, rtype: u64) -> TypeId {
+        let mut extra = self.extra.lock().unwrap_or_else(|e| e.into_inner());
+        let id = self.types.len() + extra.len();
+        extra.push(None);
+        self.extra_by_rtype
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(rtype, id);
+        id
+    }
+
+    /// Completes a reserved id.
+    pub(crate) fn fill_extra(&self, id: TypeId, t: GoType) {
+        let mut extra = self.extra.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = extra.get_mut(id - self.types.len()) {
+            *slot = Some(Box::leak(Box::new(t)));
+        }
+    }
+
+    /// A type already built from the descriptor at link-time `rtype`.
+    pub(crate) fn extra_by_rtype(&self, rtype: u64) -> Option<TypeId> {
+        self.extra_by_rtype
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&rtype)
+            .copied()
     }
 
     /// A type by Go name ("main.Item", "map[string]int", "*main.T").
