@@ -423,8 +423,6 @@ impl<'a> Decoder<'a> {
         } else {
             return Err(format!("unknown map header layout {}", h.name));
         }
-        let (ksize, esize) = (self.t(key).size, self.t(elem).size);
-        let _ = (ksize, esize);
         let entries = slots
             .into_iter()
             .take(self.limits.max_elems)
@@ -458,18 +456,18 @@ impl<'a> Decoder<'a> {
             .ok_or_else(|| format!("{}.{name} is not a typed pointer", st.name))
     }
 
-    /// Key and value addresses of a slot/cell, dereferencing keys and
-    /// values stored indirectly (larger than 128 bytes).
+    /// Key and value addresses of a slot at `base` (`koff`/`voff` from
+    /// it), dereferencing keys and values stored indirectly (larger than
+    /// 128 bytes).
     fn kv(
         &self,
-        kf: (u64, TypeId),
-        vf: (u64, TypeId),
+        koff: u64,
+        voff: u64,
         base: u64,
         indirect: (bool, bool),
     ) -> Result<(u64, u64), String> {
-        let mut k = base + kf.0;
-        let mut v = base + vf.0;
-        let _ = (kf.1, vf.1);
+        let mut k = base + koff;
+        let mut v = base + voff;
         if indirect.0 {
             k = self.u64_at(k)?;
         }
@@ -573,12 +571,11 @@ impl<'a> Decoder<'a> {
                         // Indirect keys/values: the cell holds *K / *V.
                         if self.t(kt).kind == Kind::Pointer
                             && self.t(kt).name.starts_with('*')
-                            && is_indirect_name(&self.t(kt).name, self.types, h)
+                            && is_indirect_name(&self.t(kt).name, h)
                         {
                             k = self.u64_at(k)?;
                         }
-                        if self.t(vt).kind == Kind::Pointer
-                            && is_indirect_name(&self.t(vt).name, self.types, h)
+                        if self.t(vt).kind == Kind::Pointer && is_indirect_name(&self.t(vt).name, h)
                         {
                             v = self.u64_at(v)?;
                         }
@@ -619,14 +616,14 @@ impl<'a> Decoder<'a> {
 /// A classic bucket cell holds `*K` instead of `K` when K is larger than
 /// 128 bytes; the bucket type's name `bucket<K,V>` still names K, so a
 /// pointer cell type under a non-pointer K is indirect.
-fn is_indirect_name(cell: &str, _types: &TypeGraph, hash: &GoType) -> bool {
+fn is_indirect_name(cell: &str, hash: &GoType) -> bool {
     // hash<K,V>: K and V as written by the linker.
     let inner = hash
         .name
         .strip_prefix("hash<")
         .and_then(|s| s.strip_suffix('>'))
         .unwrap_or("");
-    !split_kv(inner).iter().any(|n| *n == cell)
+    !split_kv(inner).contains(&cell)
 }
 
 /// Splits "K,V" at the top-level comma.
@@ -703,8 +700,8 @@ impl GroupLayout {
             }
             let i = i as u64;
             let (k, v) = d.kv(
-                (self.key.0 + i * self.key.1, 0),
-                (self.elem.0 + i * self.elem.1, 0),
+                self.key.0 + i * self.key.1,
+                self.elem.0 + i * self.elem.1,
                 g,
                 (self.key.2, self.elem.2),
             )?;

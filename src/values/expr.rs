@@ -119,9 +119,9 @@ fn selectors(mut s: &str) -> Option<Vec<Sel>> {
             out.push(Sel::Field(r[..end].to_string()));
             s = &r[end..];
         } else if let Some(r) = s.strip_prefix('[') {
-            let end = if r.starts_with('"') {
+            let end = if let Some(q) = r.strip_prefix('"') {
                 // A quoted key may contain ']'.
-                let close = r[1..].find('"')? + 1;
+                let close = q.find('"')? + 1;
                 close + r[close..].find(']')?
             } else {
                 r.find(']')?

@@ -151,7 +151,7 @@ pub fn format_float(v: f64, bits: u8, sign: bool) -> String {
     // %e when the exponent is < -4 or >= the shortest-precision cutoff 6
     // (strconv's %g rule with eprec = 6 for shortest).
     let x = dp - 1;
-    if (x < -4 || x >= 6) && digits != "0" {
+    if !(-4..6).contains(&x) && digits != "0" {
         s.push_str(&digits[..1]);
         if nd > 1 {
             s.push('.');
@@ -397,7 +397,7 @@ mod tests {
         assert_eq!(format_float(123456.0, 64, false), "123456");
         assert_eq!(format_float(0.0001, 64, false), "0.0001");
         assert_eq!(format_float(0.00001, 64, false), "1e-05");
-        assert_eq!(format_float(3.14159, 64, false), "3.14159");
+        assert_eq!(format_float(1.23456, 64, false), "1.23456");
         assert_eq!(format_float(-2.5e-10, 64, false), "-2.5e-10");
         assert_eq!(format_float(f64::from(0.1f32), 32, false), "0.1");
         assert_eq!(format_float(2.0, 64, true), "+2");

@@ -184,11 +184,10 @@ impl TypeGraph {
                 };
                 let tag = entry.tag();
                 match tag {
-                    gimli::DW_TAG_variable => {
-                        if depth == 1 && !name.is_empty() {
-                            if let Some(ty) = r(gimli::DW_AT_type.0) {
-                                vars.push((name, ty));
-                            }
+                    // Package-level variables are the unit's children.
+                    gimli::DW_TAG_variable if depth == 1 && !name.is_empty() => {
+                        if let Some(ty) = r(gimli::DW_AT_type.0) {
+                            vars.push((name, ty));
                         }
                     }
                     gimli::DW_TAG_member => {
@@ -317,8 +316,7 @@ impl TypeGraph {
         // Plain typedefs (no go_kind): the typedef Go emits in front of a
         // named struct/pointer/slice/iface. Resolve them to their target's
         // kind and layout so callers never see the indirection.
-        for i in 0..g.types.len() {
-            let off = order[i];
+        for (i, &off) in order.iter().enumerate() {
             if raw[&off].tag != gimli::DW_TAG_typedef || raw[&off].go_kind.is_some() {
                 continue;
             }
