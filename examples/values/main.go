@@ -175,6 +175,8 @@ var (
 	bufChan    = make(chan int, 5)
 	closedChan = make(chan string)
 	nilChan    chan int
+	// waitChan has one goroutine queued to receive (main.awaitSignal).
+	waitChan = make(chan struct{})
 
 	upper   = strings.ToUpper
 	nilFunc func()
@@ -206,7 +208,7 @@ func printed() map[string]any {
 		"ctxValue": ctxValue, "ctxTimeout": ctxTimeout,
 		"when": when, "whenZone": whenZone, "stamp": stamp, "dur": dur, "shortDur": shortDur,
 		"negDur": negDur,
-		"bufChan": bufChan, "closedChan": closedChan, "nilChan": nilChan,
+		"bufChan": bufChan, "closedChan": closedChan, "nilChan": nilChan, "waitChan": waitChan,
 		"upper": upper, "nilFunc": nilFunc,
 		"muRef": muRef, "rwRef": rwRef, "wgRef": wgRef,
 		"catalog": catalog,
@@ -291,6 +293,12 @@ func writeValues(path string) {
 	}
 }
 
+// awaitSignal parks on waitChan for good, so the channel has a waiter.
+func awaitSignal() {
+	parked.Done()
+	<-waitChan
+}
+
 func main() {
 	stacks := stacksFlag()
 	values := flag.String("values", "", "where to write the fmt output of every global (default: the stacks file + .values.json)")
@@ -303,6 +311,9 @@ func main() {
 	if *values != "" {
 		writeValues(*values)
 	}
+
+	parked.Add(1)
+	go awaitSignal()
 
 	parked.Add(1) // main itself
 	go dumpStacksWhenSettled(*stacks, &parked, nil)

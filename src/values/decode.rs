@@ -262,35 +262,26 @@ impl<'a> Decoder<'a> {
             Kind::Map => self.map_at(t, addr, depth)?,
             Kind::Chan => {
                 let h = self.u64_at(addr)?;
-                if h == 0 {
-                    Data::Chan {
+                // chan T is a typedef of *hchan<T>.
+                let hchan = t.target.and_then(|p| self.t(p).target).map(|h| self.t(h));
+                match hchan {
+                    _ if h == 0 => Data::Chan {
                         addr: 0,
                         len: 0,
                         cap: 0,
                         closed: false,
-                    }
-                } else {
-                    let hchan = t
-                        .target
-                        .map(|p| self.t(p))
-                        .and_then(|p| p.target)
-                        .map(|h| self.t(h));
-                    let field = |name: &str| -> Result<u64, String> {
-                        let f = hchan
-                            .and_then(|h| h.field(name))
-                            .ok_or_else(|| format!("hchan has no field {name}"))?;
-                        let size = self.t(f.ty).size;
-                        let b = self.read(h + f.offset, size.clamp(1, 8) as usize)?;
-                        let mut w = [0u8; 8];
-                        w[..b.len()].copy_from_slice(&b);
-                        Ok(u64::from_le_bytes(w))
-                    };
-                    Data::Chan {
+                        recv_waiters: Vec::new(),
+                        send_waiters: Vec::new(),
+                    },
+                    None => return Err(format!("{} has no hchan type in DWARF", t.name)),
+                    Some(hc) => Data::Chan {
                         addr: h,
-                        len: field("qcount")?,
-                        cap: field("dataqsiz")?,
-                        closed: field("closed")? != 0,
-                    }
+                        len: self.field_u64(hc, h, "qcount")?,
+                        cap: self.field_u64(hc, h, "dataqsiz")?,
+                        closed: self.field_u64(hc, h, "closed")? != 0,
+                        recv_waiters: self.waiters(hc, h, "recvq"),
+                        send_waiters: self.waiters(hc, h, "sendq"),
+                    },
                 }
             }
             Kind::Func => {
@@ -444,6 +435,41 @@ impl<'a> Decoder<'a> {
         let mut w = [0u8; 8];
         w[..size].copy_from_slice(&b);
         Ok(u64::from_le_bytes(w))
+    }
+
+    /// Goroutine ids on a channel wait queue (`hchan.recvq`/`sendq`: a
+    /// list of sudogs, each naming its g). Unreadable links end the list.
+    fn waiters(&self, hchan: &GoType, h: u64, queue: &str) -> Vec<u64> {
+        let mut ids = Vec::new();
+        let (Some(q), Some(g)) = (hchan.field(queue), self.types.by_name("runtime.g")) else {
+            return ids;
+        };
+        let Some(goid) = self.t(g).field("goid") else {
+            return ids;
+        };
+        let waitq = self.t(q.ty);
+        let Ok(sudog) = self.pointee(waitq, "first") else {
+            return ids;
+        };
+        let (Some(sg), Some(next)) = (sudog.field("g"), sudog.field("next")) else {
+            return ids;
+        };
+        let Some(first) = waitq.field("first") else {
+            return ids;
+        };
+        let mut s = self.u64_at(h + q.offset + first.offset).unwrap_or(0);
+        // Bounded: a corrupt list must not loop.
+        while s != 0 && ids.len() < 100_000 {
+            match self
+                .u64_at(s + sg.offset)
+                .and_then(|g| self.u64_at(g + goid.offset))
+            {
+                Ok(id) => ids.push(id),
+                Err(_) => break,
+            }
+            s = self.u64_at(s + next.offset).unwrap_or(0);
+        }
+        ids
     }
 
     fn pointee(&self, st: &GoType, name: &str) -> Result<&'a GoType, String> {

@@ -67,6 +67,9 @@ pub enum Data {
         len: u64,
         cap: u64,
         closed: bool,
+        /// Goroutine ids queued to receive (recvq) and to send (sendq).
+        recv_waiters: Vec<u64>,
+        send_waiters: Vec<u64>,
     },
     /// Code pointer of a func value (0 = nil).
     Func(u64),
@@ -196,11 +199,15 @@ impl Value {
                 len,
                 cap,
                 closed,
+                recv_waiters,
+                send_waiters,
             } => {
                 o.insert("value".into(), json!(addr));
                 o.insert("len".into(), json!(len));
                 o.insert("cap".into(), json!(cap));
                 o.insert("closed".into(), json!(closed));
+                o.insert("recv_waiters".into(), json!(recv_waiters));
+                o.insert("send_waiters".into(), json!(send_waiters));
             }
             Data::Func(pc) => {
                 o.insert("value".into(), json!(pc));

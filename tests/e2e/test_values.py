@@ -113,7 +113,18 @@ def test_print_structured(goenv: GoEnv):
     sync and channel states, dynamic types of interfaces."""
     r = _running(goenv, "default")
     target = _target(r, "core")
-    exprs = ["main.mu", "main.wg", "main.rw", "main.bufChan", "main.closedChan", "main.bigMap", "main.errWrapped", "main.nilMap", "main.shape"]
+    exprs = [
+        "main.mu",
+        "main.wg",
+        "main.rw",
+        "main.bufChan",
+        "main.closedChan",
+        "main.waitChan",
+        "main.bigMap",
+        "main.errWrapped",
+        "main.nilMap",
+        "main.shape",
+    ]
     got = {e: d["value"] for e, d in zip(exprs, _print(target, exprs, "--max-elems", "20000"))}
     assert got["main.mu"]["note"].startswith("locked"), got["main.mu"]
     assert got["main.wg"]["note"].startswith("counter 2,"), got["main.wg"]
@@ -121,6 +132,9 @@ def test_print_structured(goenv: GoEnv):
     ch = got["main.bufChan"]
     assert (ch["kind"], ch["len"], ch["cap"], ch["closed"]) == ("chan", 3, 5, False), ch
     assert got["main.closedChan"]["closed"] is True
+    # One goroutine (main.awaitSignal) is queued to receive on waitChan.
+    waiter = [g.id for g in r.dump if any(f.function == "main.awaitSignal" for f in g.frames)]
+    assert got["main.waitChan"]["recv_waiters"] == waiter and waiter, (got["main.waitChan"], waiter)
     m = got["main.bigMap"]
     assert (m["kind"], m["len"], len(m["children"])) == ("map", 10000, 10000)
     assert m["children"][0]["key"]["value"] == "key00000" and m["children"][0]["value"]["value"] == 0
