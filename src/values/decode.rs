@@ -49,6 +49,9 @@ pub struct Decoder<'a> {
     budget: Cell<usize>,
 }
 
+// Addresses read from the target may be garbage: address arithmetic on
+// them wraps (the read then fails cleanly) instead of overflowing.
+
 /// Swiss-table control byte: the high bit is set for empty and deleted
 /// slots (internal/runtime/maps/group.go ctrlEmpty, ctrlDeleted).
 const CTRL_FREE_BIT: u8 = 0x80;
@@ -140,7 +143,7 @@ impl<'a> Decoder<'a> {
             .filter(|f| names.contains(&f.name.as_str()))
             .map(|f| FieldValue {
                 name: f.name.clone(),
-                value: self.at(f.ty, addr + f.offset, depth + 1),
+                value: self.at(f.ty, addr.wrapping_add(f.offset), depth + 1),
             })
             .collect();
         Value {
@@ -223,7 +226,7 @@ impl<'a> Decoder<'a> {
                     .iter()
                     .map(|f| FieldValue {
                         name: f.name.clone(),
-                        value: self.at(f.ty, addr + f.offset, depth + 1),
+                        value: self.at(f.ty, addr.wrapping_add(f.offset), depth + 1),
                     })
                     .collect(),
             ),
@@ -233,7 +236,7 @@ impl<'a> Decoder<'a> {
                 let n = t.count.min(self.limits.max_elems as u64);
                 Data::List {
                     items: (0..n)
-                        .map(|i| self.at(el, addr + i * esize, depth + 1))
+                        .map(|i| self.at(el, addr.wrapping_add(i.wrapping_mul(esize)), depth + 1))
                         .collect(),
                     len: t.count,
                     cap: None,
@@ -252,7 +255,7 @@ impl<'a> Decoder<'a> {
                 let n = len.min(self.limits.max_elems as u64);
                 Data::List {
                     items: (0..n)
-                        .map(|i| self.at(el, ptr + i * esize, depth + 1))
+                        .map(|i| self.at(el, ptr.wrapping_add(i.wrapping_mul(esize)), depth + 1))
                         .collect(),
                     len,
                     cap: Some(cap),
@@ -292,7 +295,7 @@ impl<'a> Decoder<'a> {
             }
             Kind::Interface => {
                 let tab = self.u64_at(addr)?;
-                let data = self.u64_at(addr + 8)?;
+                let data = self.u64_at(addr.wrapping_add(8))?;
                 if tab == 0 {
                     Data::Iface {
                         rtype: 0,
@@ -301,13 +304,18 @@ impl<'a> Decoder<'a> {
                 } else {
                     // iface: itab._type follows itab.inter (go1.21–1.27).
                     let rtype = if t.nonempty_iface {
-                        self.u64_at(tab + 8)?
+                        self.u64_at(tab.wrapping_add(8))?
                     } else {
                         tab
                     };
                     Data::Iface {
                         rtype,
-                        dynamic: Some(Box::new(self.dynamic(rtype, data, addr + 8, depth))),
+                        dynamic: Some(Box::new(self.dynamic(
+                            rtype,
+                            data,
+                            addr.wrapping_add(8),
+                            depth,
+                        ))),
                     }
                 }
             }
@@ -369,7 +377,7 @@ impl<'a> Decoder<'a> {
 
     fn string_at(&self, addr: u64) -> Result<Data, String> {
         let ptr = self.u64_at(addr)?;
-        let len = self.u64_at(addr + 8)?;
+        let len = self.u64_at(addr.wrapping_add(8))?;
         if len > 1 << 40 {
             return Err(format!("string length {len} is not plausible"));
         }
@@ -431,7 +439,7 @@ impl<'a> Decoder<'a> {
             .field(name)
             .ok_or_else(|| format!("{} has no field {name}", st.name))?;
         let size = self.t(f.ty).size.clamp(1, 8) as usize;
-        let b = self.read(base + f.offset, size)?;
+        let b = self.read(base.wrapping_add(f.offset), size)?;
         let mut w = [0u8; 8];
         w[..size].copy_from_slice(&b);
         Ok(u64::from_le_bytes(w))
@@ -457,17 +465,19 @@ impl<'a> Decoder<'a> {
         let Some(first) = waitq.field("first") else {
             return ids;
         };
-        let mut s = self.u64_at(h + q.offset + first.offset).unwrap_or(0);
+        let mut s = self
+            .u64_at(h.wrapping_add(q.offset + first.offset))
+            .unwrap_or(0);
         // Bounded: a corrupt list must not loop.
         while s != 0 && ids.len() < 100_000 {
             match self
-                .u64_at(s + sg.offset)
-                .and_then(|g| self.u64_at(g + goid.offset))
+                .u64_at(s.wrapping_add(sg.offset))
+                .and_then(|g| self.u64_at(g.wrapping_add(goid.offset)))
             {
                 Ok(id) => ids.push(id),
                 Err(_) => break,
             }
-            s = self.u64_at(s + next.offset).unwrap_or(0);
+            s = self.u64_at(s.wrapping_add(next.offset)).unwrap_or(0);
         }
         ids
     }
@@ -492,8 +502,8 @@ impl<'a> Decoder<'a> {
         base: u64,
         indirect: (bool, bool),
     ) -> Result<(u64, u64), String> {
-        let mut k = base + koff;
-        let mut v = base + voff;
+        let mut k = base.wrapping_add(koff);
+        let mut v = base.wrapping_add(voff);
         if indirect.0 {
             k = self.u64_at(k)?;
         }
@@ -530,13 +540,13 @@ impl<'a> Decoder<'a> {
         }
         let mut seen = std::collections::HashSet::new();
         for i in 0..dir_len {
-            let tp = self.u64_at(dir_ptr + 8 * i)?;
+            let tp = self.u64_at(dir_ptr.wrapping_add(8 * i))?;
             if tp == 0 || !seen.insert(tp) {
                 continue;
             }
             let gr = table.field("groups").ok_or("table has no groups")?;
-            let data = self.field_u64(groups_ref, tp + gr.offset, "data")?;
-            let mask = self.field_u64(groups_ref, tp + gr.offset, "lengthMask")?;
+            let data = self.field_u64(groups_ref, tp.wrapping_add(gr.offset), "data")?;
+            let mask = self.field_u64(groups_ref, tp.wrapping_add(gr.offset), "lengthMask")?;
             if mask > 1 << 24 {
                 return Err(format!("table at {tp:#x} has {} groups", mask + 1));
             }
@@ -544,7 +554,7 @@ impl<'a> Decoder<'a> {
                 if out.len() >= max {
                     return Ok(used);
                 }
-                layout.collect(self, data + g * group.size, out, max)?;
+                layout.collect(self, data.wrapping_add(g * group.size), out, max)?;
             }
         }
         Ok(used)
@@ -588,12 +598,12 @@ impl<'a> Decoder<'a> {
             // Overflow chains are short; a cycle in corrupt memory is not.
             let mut hops = 0;
             while cur != 0 && hops < 1 << 16 && out.len() < max {
-                let th = self.read(cur + tophash, SLOTS as usize)?;
+                let th = self.read(cur.wrapping_add(tophash), SLOTS as usize)?;
                 for (i, &top) in th.iter().enumerate() {
                     if top >= MIN_TOP_HASH {
                         let i = i as u64;
-                        let mut k = cur + keys.offset + i * ksize;
-                        let mut v = cur + vals.offset + i * vsize;
+                        let mut k = cur.wrapping_add(keys.offset + i * ksize);
+                        let mut v = cur.wrapping_add(vals.offset + i * vsize);
                         // Indirect keys/values: the cell holds *K / *V.
                         if self.t(kt).kind == Kind::Pointer
                             && self.t(kt).name.starts_with('*')
@@ -608,13 +618,13 @@ impl<'a> Decoder<'a> {
                         out.push((k, v));
                     }
                 }
-                cur = self.u64_at(cur + ovf.offset)?;
+                cur = self.u64_at(cur.wrapping_add(ovf.offset))?;
                 hops += 1;
             }
             Ok(())
         };
         for i in 0..(1u64 << b) {
-            walk(buckets + i * bucket.size, out)?;
+            walk(buckets.wrapping_add(i * bucket.size), out)?;
         }
         if old != 0 {
             let ob = if b > 0 { b - 1 } else { 0 };
@@ -626,8 +636,8 @@ impl<'a> Decoder<'a> {
                 1u64 << ob
             };
             for i in 0..nold {
-                let ba = old + i * bucket.size;
-                let first = self.read(ba + tophash, 1)?[0];
+                let ba = old.wrapping_add(i * bucket.size);
+                let first = self.read(ba.wrapping_add(tophash), 1)?[0];
                 // evacuatedX/Y/Empty (2..=4): already moved.
                 if (2..=4).contains(&first) {
                     continue;
@@ -719,7 +729,7 @@ impl GroupLayout {
         out: &mut Vec<(u64, u64)>,
         max: usize,
     ) -> Result<(), String> {
-        let ctrl = d.read(g + self.ctrl, SLOTS as usize)?;
+        let ctrl = d.read(g.wrapping_add(self.ctrl), SLOTS as usize)?;
         for (i, &c) in ctrl.iter().enumerate() {
             if c & CTRL_FREE_BIT != 0 || out.len() >= max {
                 continue;

@@ -160,7 +160,7 @@ fn step(
                 return Err(format!("{} is not a struct (.{name})", t.name));
             }
             find_field(d, ty, name, 0)
-                .map(|(fty, off)| (fty, addr + off))
+                .map(|(fty, off)| (fty, addr.wrapping_add(off)))
                 .ok_or_else(|| format!("{} has no field {name}", t.name))
         }
         Sel::Index(idx) => match t.kind {
@@ -174,13 +174,16 @@ fn step(
                     (addr, t.count)
                 } else {
                     let p = d.mem.read_u64(addr).map_err(|e| e.to_string())?;
-                    let n = d.mem.read_u64(addr + 8).map_err(|e| e.to_string())?;
+                    let n = d
+                        .mem
+                        .read_u64(addr.wrapping_add(8))
+                        .map_err(|e| e.to_string())?;
                     (p, n)
                 };
                 if i >= len {
                     return Err(format!("index {i} out of range [0:{len}]"));
                 }
-                Ok((el, base + i * esize))
+                Ok((el, base.wrapping_add(i.wrapping_mul(esize))))
             }
             Kind::Map => {
                 let want = idx.trim_matches('"');

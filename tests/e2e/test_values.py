@@ -2,7 +2,8 @@
 fmt.Sprintf("%v") and ("%+v") of each of its globals to a JSON file
 before it idles; goroscope must print the same text for the same memory,
 from a gcore core and from the live process, on every release, plus one
-classic-map build (GOEXPERIMENT=noswissmap, accepted by 1.24 and 1.25).
+classic-map build (GOEXPERIMENT=noswissmap, accepted by 1.24 and 1.25) and a
+PIE build.
 
 Documented exception (fmt output that cannot be reproduced later):
   main.ctxTimeout  timerCtx.String() ends with "[" + time.Until(deadline)
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import GoEnv, RunningExample, assert_clean_error, assert_ok, run_goroscope
-from .variants import DEFAULT, Build, Variant
+from .variants import DEFAULT, VARIANTS, Build, Variant
 
 pytestmark = [pytest.mark.matrix]
 
@@ -47,6 +48,9 @@ class ExperimentBuild(Build):
 def _build(flavor: str) -> Build:
     if flavor == "noswissmap":
         return ExperimentBuild(EXAMPLE, NOSWISS, experiment="noswissmap")
+    if flavor == "pie":
+        # Loaded at a random base: descriptor addresses need the load bias.
+        return Build(EXAMPLE, VARIANTS["pie"])
     return Build(EXAMPLE, DEFAULT)
 
 
@@ -93,7 +97,7 @@ def _normalise(name: str, text: str) -> str:
 
 
 @pytest.mark.parametrize("where", ["core", "live"])
-@pytest.mark.parametrize("flavor", ["default", "noswissmap"])
+@pytest.mark.parametrize("flavor", ["default", "noswissmap", "pie"])
 def test_print_matches_fmt(goenv: GoEnv, flavor: str, where: str):
     r = _running(goenv, flavor)
     want = _expected(r)
