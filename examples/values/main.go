@@ -160,6 +160,10 @@ var (
 	when     = time.Date(2024, 3, 15, 12, 30, 45, 123456789, time.UTC)
 	whenZone = time.Date(2024, 3, 15, 12, 0, 0, 0, time.FixedZone("CET", 3600))
 	stamp    = stamped{when, when}
+	// Local zone (as the process loaded it) and a reading with a
+	// monotonic clock: String() appends " m=+…".
+	whenLocal = time.Date(2024, 7, 1, 8, 0, 0, 0, time.Local)
+	started   = time.Now()
 	dur      = 90*time.Minute + 1500*time.Millisecond
 	shortDur = 1500 * time.Microsecond
 	negDur   = -3 * time.Second
@@ -206,7 +210,7 @@ func printed() map[string]any {
 		"shape": shape,
 		"errPlain": errPlain, "errWrapped": errWrapped, "errNil": errNil, "opErr": opErr,
 		"ctxValue": ctxValue, "ctxTimeout": ctxTimeout,
-		"when": when, "whenZone": whenZone, "stamp": stamp, "dur": dur, "shortDur": shortDur,
+		"when": when, "whenZone": whenZone, "whenLocal": whenLocal, "started": started, "stamp": stamp, "dur": dur, "shortDur": shortDur,
 		"negDur": negDur,
 		"bufChan": bufChan, "closedChan": closedChan, "nilChan": nilChan, "waitChan": waitChan,
 		"upper": upper, "nilFunc": nilFunc,

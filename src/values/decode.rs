@@ -771,3 +771,127 @@ fn group_names_indirect(group: &str, cell: &str) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::values::format::format_value;
+    use crate::values::types::Field;
+
+    /// Memory made of a few readable regions; everything else fails.
+    struct Regions(Vec<(u64, Vec<u8>)>);
+
+    impl Memory for Regions {
+        fn read_exact(&self, addr: u64, buf: &mut [u8]) -> crate::error::Result<()> {
+            for (base, data) in &self.0 {
+                if addr >= *base && addr + buf.len() as u64 <= base + data.len() as u64 {
+                    let off = (addr - base) as usize;
+                    buf.copy_from_slice(&data[off..off + buf.len()]);
+                    return Ok(());
+                }
+            }
+            Err(crate::error::Error::Unreadable {
+                addr,
+                len: buf.len(),
+                context: String::new(),
+            })
+        }
+    }
+
+    fn ty(name: &str, kind: Kind, size: u64) -> GoType {
+        GoType {
+            name: name.into(),
+            kind,
+            size,
+            target: None,
+            elem: None,
+            key: None,
+            count: 0,
+            fields: Vec::new(),
+            signed: kind == Kind::Int,
+            nonempty_iface: false,
+        }
+    }
+
+    /// 0 int, 1 string, 2 main.Node {V int; Name string; Next *Node},
+    /// 3 *main.Node, 4 []int.
+    fn graph() -> TypeGraph {
+        let mut node = ty("main.Node", Kind::Struct, 32);
+        node.fields = vec![
+            Field {
+                name: "V".into(),
+                offset: 0,
+                ty: 0,
+                embedded: false,
+            },
+            Field {
+                name: "Name".into(),
+                offset: 8,
+                ty: 1,
+                embedded: false,
+            },
+            Field {
+                name: "Next".into(),
+                offset: 24,
+                ty: 3,
+                embedded: false,
+            },
+        ];
+        let mut ptr = ty("*main.Node", Kind::Pointer, 8);
+        ptr.target = Some(2);
+        let mut slice = ty("[]int", Kind::Slice, 24);
+        slice.elem = Some(0);
+        TypeGraph::from_types(vec![
+            ty("int", Kind::Int, 8),
+            ty("string", Kind::String, 16),
+            node,
+            ptr,
+            slice,
+        ])
+    }
+
+    fn words(ws: &[u64]) -> Vec<u8> {
+        ws.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn cycles_and_unreadable_memory_are_values_not_panics() {
+        let g = graph();
+        // A node whose Next points at itself and whose Name points nowhere;
+        // the pointer slot at 0x2000 holds the node's address.
+        let mem = Regions(vec![
+            (0x1000, words(&[7, 0xdead_0000, 3, 0x1000])),
+            (0x2000, words(&[0x1000])),
+        ]);
+        let d = Decoder::new(&mem, &g, 0, 0, Limits::default());
+        let v = d.decode(3, 0x2000);
+        // fmt follows a pointer once at depth 0, then prints addresses.
+        assert_eq!(
+            format_value(&v, true),
+            "&{V:7 Name:<error: unreadable: cannot read 3 bytes at 0xdead0000> Next:0x1000}"
+        );
+        // An unreadable root is an error value too.
+        let v = d.decode(2, 0x9000);
+        assert!(format_value(&v, false).contains("<error: unreadable"));
+    }
+
+    #[test]
+    fn slices_are_bounded_and_checked() {
+        let g = graph();
+        let mem = Regions(vec![
+            (0x1000, words(&[1, 2, 3, 4])),
+            (0x2000, words(&[0x1000, 4, 4])),
+            (0x3000, words(&[0x1000, 9, 4])),
+        ]);
+        let limits = Limits {
+            max_elems: 2,
+            ..Limits::default()
+        };
+        let d = Decoder::new(&mem, &g, 0, 0, limits);
+        assert_eq!(
+            format_value(&d.decode(4, 0x2000), false),
+            "[1 2 …(+2 more)]"
+        );
+        assert!(format_value(&d.decode(4, 0x3000), false).contains("len 9 > cap 4"));
+    }
+}

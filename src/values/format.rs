@@ -434,6 +434,35 @@ mod tests {
     }
 
     #[test]
+    fn methods_only_through_exported_fields() {
+        let time = |name: &str| {
+            let mut v = val(Data::Struct(Vec::new()), Kind::Struct);
+            v.type_name = name.into();
+            v.method = Some("2024-03-15 12:00:00 +0000 UTC".into());
+            v
+        };
+        let s = val(
+            Data::Struct(vec![
+                crate::values::value::FieldValue {
+                    name: "At".into(),
+                    value: time("time.Time"),
+                },
+                crate::values::value::FieldValue {
+                    name: "at".into(),
+                    value: time("time.Time"),
+                },
+            ]),
+            Kind::Struct,
+        );
+        // reflect cannot Interface() a value reached through an unexported
+        // field, so fmt prints its fields instead of calling String().
+        assert_eq!(
+            format_value(&s, true),
+            "{At:2024-03-15 12:00:00 +0000 UTC at:{}}"
+        );
+    }
+
+    #[test]
     fn fmtsort_order() {
         let s = |x: &str| {
             val(

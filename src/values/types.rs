@@ -96,6 +96,9 @@ pub struct TypeGraph {
     by_rtype: HashMap<u64, TypeId>,
     /// Package-level variable → type.
     vars: HashMap<String, TypeId>,
+    /// .debug_info offset of the DIE → type (for variables whose DIEs
+    /// others read, e.g. locals).
+    by_offset: HashMap<usize, TypeId>,
     /// Types built from runtime type descriptors for dynamic types the
     /// DWARF lacks (the linker omits types only reached through
     /// interfaces). Append-only; ids continue after `types`. Entries are
@@ -371,6 +374,7 @@ impl TypeGraph {
                 g.vars.insert(name, t);
             }
         }
+        g.by_offset = index;
         g
     }
 
@@ -452,6 +456,12 @@ impl TypeGraph {
         self.by_rtype.get(&addr).copied()
     }
 
+    /// The type whose DIE is at `.debug_info` offset `off` (what a
+    /// variable's DW_AT_type refers to).
+    pub fn by_dwarf_offset(&self, off: usize) -> Option<TypeId> {
+        self.by_offset.get(&off).copied()
+    }
+
     /// The type of a package-level variable ("main.catalog").
     pub fn var(&self, name: &str) -> Option<TypeId> {
         self.vars.get(name).copied()
@@ -467,6 +477,21 @@ impl TypeGraph {
             Kind::Array => t.count == 1 && t.elem.is_some_and(|e| self.is_direct_iface(e)),
             Kind::Struct => t.fields.len() == 1 && self.is_direct_iface(t.fields[0].ty),
             _ => false,
+        }
+    }
+
+    /// A graph of the given types, ids being their indexes (tests).
+    #[cfg(test)]
+    pub(crate) fn from_types(types: Vec<GoType>) -> Self {
+        let by_name = types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), i))
+            .collect();
+        TypeGraph {
+            types,
+            by_name,
+            ..Default::default()
         }
     }
 
