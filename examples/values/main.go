@@ -154,6 +154,7 @@ var (
 	}{"read", errPlain}
 
 	ctxValue   context.Context
+	ctxDeep    context.Context // 12 WithValue layers: deep method chains
 	ctxTimeout context.Context
 	ctxCancel  context.CancelFunc
 
@@ -209,7 +210,7 @@ func printed() map[string]any {
 		"anyNil": anyNil, "anyMap": anyMap, "anySlice": anySlice, "anyFloat": anyFloat,
 		"shape": shape,
 		"errPlain": errPlain, "errWrapped": errWrapped, "errNil": errNil, "opErr": opErr,
-		"ctxValue": ctxValue, "ctxTimeout": ctxTimeout,
+		"ctxValue": ctxValue, "ctxDeep": ctxDeep, "ctxTimeout": ctxTimeout,
 		"when": when, "whenZone": whenZone, "whenLocal": whenLocal, "started": started, "stamp": stamp, "dur": dur, "shortDur": shortDur,
 		"negDur": negDur,
 		"bufChan": bufChan, "closedChan": closedChan, "nilChan": nilChan, "waitChan": waitChan,
@@ -250,6 +251,10 @@ func setup() {
 	base, cancel := context.WithCancel(context.Background())
 	ctxValue = context.WithValue(base, ctxKey("user"), "alice")
 	ctxTimeout, ctxCancel = context.WithTimeout(ctxValue, time.Hour)
+	ctxDeep = context.TODO()
+	for i := 0; i < 12; i++ {
+		ctxDeep = context.WithValue(ctxDeep, ctxKey(fmt.Sprint("k", i)), i)
+	}
 	_ = cancel
 
 	mu.Lock()

@@ -24,11 +24,13 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        // Large enough for a 10 000-entry map of small values.
+        // Large enough for a 10 000-entry map of small values; the depth
+        // also bounds emulated methods (each context parent costs two
+        // levels), so it allows ~30-deep context chains.
         Limits {
             max_elems: 100_000,
             max_string: 1 << 20,
-            max_depth: 24,
+            max_depth: 64,
             max_values: 2_000_000,
         }
     }

@@ -10,8 +10,8 @@ use crate::values::decode::Decoder;
 use crate::values::format::{duration, time_string};
 use crate::values::value::{Data, Value};
 
-/// Bound on context parent chains (cycle safety).
-const MAX_CONTEXT_DEPTH: usize = 64;
+/// Bound on context parent chains, in decoder depth (two per parent).
+const MAX_CONTEXT_DEPTH: usize = 60;
 
 /// Seconds from Jan 1 year 1 to the Unix epoch (time.unixToInternal).
 const UNIX_TO_INTERNAL: i64 = (1969 * 365 + 1969 / 4 - 1969 / 100 + 1969 / 400) * 86_400;
@@ -236,16 +236,12 @@ fn context_name(d: &Decoder<'_>, v: &Value, depth: usize) -> Option<String> {
         return Some("…".into());
     }
     let name = v.type_name.as_str();
+    // go1.21+ (the supported window): Background and TODO are distinct
+    // empty struct types with value-receiver String methods.
     match name {
-        "context.backgroundCtx" | "*context.emptyCtx" if name == "context.backgroundCtx" => {
-            return Some("context.Background".into())
-        }
+        "context.backgroundCtx" => return Some("context.Background".into()),
         "context.todoCtx" => return Some("context.TODO".into()),
         _ => {}
-    }
-    if name == "*context.emptyCtx" {
-        // Before 1.21 Background and TODO were distinct *emptyCtx values.
-        return None;
     }
     let Data::Pointer { addr, .. } = v.data else {
         return None;

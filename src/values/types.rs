@@ -331,13 +331,9 @@ impl TypeGraph {
                 }
             }
         }
-        for t in g.types.iter_mut() {
-            if t.kind == Kind::Interface {
-                // A map/chan/iface typedef names its runtime representation.
-                t.nonempty_iface = false;
-            }
-        }
         for i in 0..g.types.len() {
+            // An interface DIE is a typedef of its runtime representation:
+            // runtime.iface (with methods: itab first) or runtime.eface.
             if g.types[i].kind == Kind::Interface {
                 let rep = g.types[i].target.map(|t| g.types[t].name.clone());
                 g.types[i].nonempty_iface = rep.as_deref() == Some("runtime.iface");
