@@ -43,8 +43,6 @@ pub struct Session {
     /// Heap structs reached through package-level pointers (built on
     /// first use, for naming).
     pub global_pointees: std::sync::OnceLock<Vec<crate::analysis::naming::Pointee>>,
-    /// The Go type graph for values (`print`), loaded on first use.
-    pub value_types: crate::values::TypeGraphCell,
     pub threads: Vec<OsThread>,
     pub ms: Vec<M>,
     /// Every g in `runtime.allgs` at this stop (dead ones included), or the
@@ -54,6 +52,8 @@ pub struct Session {
     pub finalizer_running: bool,
     /// Warnings gathered while loading (shown by `info`, kept in JSON).
     pub warnings: Vec<String>,
+    /// The Go type graph for values (`print`), loaded on first use.
+    pub value_types: crate::values::TypeGraphCell,
 }
 
 impl std::fmt::Debug for Session {
@@ -132,12 +132,12 @@ impl Session {
             chan_cache: Default::default(),
             global_ptrs: Default::default(),
             global_pointees: Default::default(),
-            value_types: Default::default(),
             threads,
             ms,
             gs,
             finalizer_running,
             warnings,
+            value_types: Default::default(),
         };
         session.prefetch_stacks();
         // Everything the goroutine walk needs is copied: a live process

@@ -41,7 +41,7 @@ pub fn type_graph(s: &Session) -> Result<&TypeGraph> {
     match g {
         Ok(Some(g)) => Ok(g),
         Ok(None) => Err(Error::Other(format!(
-            "{} has no DWARF: values need the binary's type information (built without -w)",
+            "{} has no DWARF (linked with -w?): print needs the binary's type information",
             s.exe_path().display()
         ))),
         Err(e) => Err(Error::Layout(e.clone())),
