@@ -80,6 +80,9 @@ type stamped struct {
 
 type ctxKey string
 
+// onePtr is pointer-shaped: an interface holds it in its data word itself.
+type onePtr struct{ P *int }
+
 // BigKey is larger than 128 bytes: maps store such keys (and values)
 // indirectly, behind pointers, in their buckets/groups.
 type BigKey [20]int64
@@ -143,6 +146,7 @@ var (
 	anyMap    any = map[string]int{"x": 1}
 	anySlice  any = []string{"p", "q"}
 	anyFloat  any = 1.5
+	anyOnePtr any = onePtr{&intVal}
 	shape     Shape = Rect{2, 3}
 
 	errPlain   = errors.New("plain failure")
@@ -207,7 +211,7 @@ func printed() map[string]any {
 		"growingMap": growingMap, "bigKeyMap": bigKeyMap, "bigValMap": bigValMap,
 		"mapPtr": mapPtr,
 		"anyInt": anyInt, "anyString": anyString, "anyStruct": anyStruct, "anyPtr": anyPtr,
-		"anyNil": anyNil, "anyMap": anyMap, "anySlice": anySlice, "anyFloat": anyFloat,
+		"anyNil": anyNil, "anyMap": anyMap, "anySlice": anySlice, "anyFloat": anyFloat, "anyOnePtr": anyOnePtr,
 		"shape": shape,
 		"errPlain": errPlain, "errWrapped": errWrapped, "errNil": errNil, "opErr": opErr,
 		"ctxValue": ctxValue, "ctxDeep": ctxDeep, "ctxTimeout": ctxTimeout,
