@@ -80,6 +80,13 @@ type stamped struct {
 
 type ctxKey string
 
+// Event embeds time.Time: its String() is promoted, so fmt prints only
+// the time (through a pointer too).
+type Event struct {
+	time.Time
+	Name string
+}
+
 // onePtr is pointer-shaped: an interface holds it in its data word itself.
 type onePtr struct{ P *int }
 
@@ -168,6 +175,8 @@ var (
 	// Local zone (as the process loaded it) and a reading with a
 	// monotonic clock: String() appends " m=+…".
 	whenLocal = time.Date(2024, 7, 1, 8, 0, 0, 0, time.Local)
+	event     = Event{when, "launch"}
+	eventPtr  = &event
 	started   = time.Now()
 	dur      = 90*time.Minute + 1500*time.Millisecond
 	shortDur = 1500 * time.Microsecond
@@ -215,7 +224,7 @@ func printed() map[string]any {
 		"shape": shape,
 		"errPlain": errPlain, "errWrapped": errWrapped, "errNil": errNil, "opErr": opErr,
 		"ctxValue": ctxValue, "ctxDeep": ctxDeep, "ctxTimeout": ctxTimeout,
-		"when": when, "whenZone": whenZone, "whenLocal": whenLocal, "started": started, "stamp": stamp, "dur": dur, "shortDur": shortDur,
+		"when": when, "whenZone": whenZone, "whenLocal": whenLocal, "event": event, "eventPtr": eventPtr, "started": started, "stamp": stamp, "dur": dur, "shortDur": shortDur,
 		"negDur": negDur,
 		"bufChan": bufChan, "closedChan": closedChan, "nilChan": nilChan, "waitChan": waitChan,
 		"upper": upper, "nilFunc": nilFunc,

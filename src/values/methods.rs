@@ -50,6 +50,8 @@ pub fn annotate(d: &Decoder<'_>, v: &mut Value, depth: usize) {
     };
     if method.is_some() {
         v.method = method;
+    } else {
+        v.method = inherited(d, v);
     }
     v.note = match name {
         "sync.Mutex" => find_uint(v, "state").map(mutex_note),
@@ -61,6 +63,36 @@ pub fn annotate(d: &Decoder<'_>, v: &mut Value, depth: usize) {
         }),
         _ => v.note.take(),
     };
+}
+
+/// Methods a value gets from what it contains: `*T` has the methods of
+/// `T`; a struct has those promoted from an embedded (non-interface)
+/// field, when exactly one embedded field has one. Only methods emulated
+/// here are known, and a type's own String/Error (not in DWARF) would
+/// take precedence; goroscope cannot see those.
+fn inherited(d: &Decoder<'_>, v: &Value) -> Option<String> {
+    match &v.data {
+        Data::Pointer {
+            pointee: Some(p), ..
+        } => p.method.clone(),
+        Data::Struct(fields) => {
+            let mut found = fields.iter().filter(|f| {
+                f.value.method.is_some()
+                    && f.value.kind != crate::values::types::Kind::Interface
+                    && d.types
+                        .by_name(&v.type_name)
+                        .and_then(|t| d.types.get(t).field(&f.name))
+                        .is_some_and(|fd| fd.embedded)
+            });
+            let first = found.next()?;
+            if found.next().is_some() {
+                // Ambiguous selectors are not promoted.
+                return None;
+            }
+            first.value.method.clone()
+        }
+        _ => None,
+    }
 }
 
 fn mutex_note(state: u64) -> String {
