@@ -594,6 +594,9 @@ impl<'a> Decoder<'a> {
             .or(self.t(vals.ty).target)
             .ok_or("values array")?;
         let (ksize, vsize) = (self.t(kt).size, self.t(vt).size);
+        // Indirect keys/values (over 128 bytes): the cell holds *K / *V.
+        let kind_ind = self.t(kt).kind == Kind::Pointer && is_indirect_name(&self.t(kt).name, h);
+        let val_ind = self.t(vt).kind == Kind::Pointer && is_indirect_name(&self.t(vt).name, h);
         let max = self.limits.max_elems;
         let walk = |start: u64, out: &mut Vec<(u64, u64)>| -> Result<(), String> {
             let mut cur = start;
@@ -606,15 +609,10 @@ impl<'a> Decoder<'a> {
                         let i = i as u64;
                         let mut k = cur.wrapping_add(keys.offset + i * ksize);
                         let mut v = cur.wrapping_add(vals.offset + i * vsize);
-                        // Indirect keys/values: the cell holds *K / *V.
-                        if self.t(kt).kind == Kind::Pointer
-                            && self.t(kt).name.starts_with('*')
-                            && is_indirect_name(&self.t(kt).name, h)
-                        {
+                        if kind_ind {
                             k = self.u64_at(k)?;
                         }
-                        if self.t(vt).kind == Kind::Pointer && is_indirect_name(&self.t(vt).name, h)
-                        {
+                        if val_ind {
                             v = self.u64_at(v)?;
                         }
                         out.push((k, v));
@@ -626,6 +624,10 @@ impl<'a> Decoder<'a> {
             Ok(())
         };
         for i in 0..(1u64 << b) {
+            // Also bounds the loop when a corrupt B is large.
+            if out.len() >= max {
+                return Ok(count);
+            }
             walk(buckets.wrapping_add(i * bucket.size), out)?;
         }
         if old != 0 {
@@ -638,6 +640,9 @@ impl<'a> Decoder<'a> {
                 1u64 << ob
             };
             for i in 0..nold {
+                if out.len() >= max {
+                    break;
+                }
                 let ba = old.wrapping_add(i * bucket.size);
                 let first = self.read(ba.wrapping_add(tophash), 1)?[0];
                 // evacuatedX/Y/Empty (2..=4): already moved.
@@ -652,15 +657,16 @@ impl<'a> Decoder<'a> {
 }
 
 /// A classic bucket cell holds `*K` instead of `K` when K is larger than
-/// 128 bytes; the bucket type's name `bucket<K,V>` still names K, so a
-/// pointer cell type under a non-pointer K is indirect.
+/// 128 bytes; the header type's name `hash<K,V>` still names K and V, so
+/// a pointer cell type that is neither is indirect.
 fn is_indirect_name(cell: &str, hash: &GoType) -> bool {
-    // hash<K,V>: K and V as written by the linker.
-    let inner = hash
+    let Some(inner) = hash
         .name
         .strip_prefix("hash<")
         .and_then(|s| s.strip_suffix('>'))
-        .unwrap_or("");
+    else {
+        return false;
+    };
     !split_kv(inner).contains(&cell)
 }
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import GoEnv, RunningExample, assert_clean_error, assert_ok, run_goroscope
+from .conftest import GoEnv, RunningExample, assert_clean_error, assert_ok, go_versions, run_goroscope
 from .variants import DEFAULT, VARIANTS, Build, Variant
 
 pytestmark = [pytest.mark.matrix]
@@ -176,3 +176,15 @@ def test_print_selectors(goenv: GoEnv):
         ("*(main.NoSuchType)(0x1000)", ("no go type",)),
     ):
         assert_clean_error(run_goroscope(*target, "print", bad), mentions=mentions)
+
+
+def test_print_without_dwarf(goenv: GoEnv):
+    """A binary linked with -w has no types for values: a clean error that
+    says so, not a panic (checked on the newest release only: the message
+    does not depend on the release)."""
+    if goenv.version != go_versions()[-1]:
+        pytest.skip("checked on the newest release under test only")
+    b = goenv.as_build(Build(EXAMPLE, VARIANTS["nodwarf"]))
+    goenv.activate(b)
+    r = goenv.memo(("values", b.id), lambda: goenv.launch(b, goenv.build(b), goenv.workdir, b.id, core=False))
+    assert_clean_error(run_goroscope("--pid", str(r.pid), "print", "main.intVal"), mentions=("DWARF",))
