@@ -277,16 +277,22 @@ impl<'a> Decoder<'a> {
                         closed: false,
                         recv_waiters: Vec::new(),
                         send_waiters: Vec::new(),
+                        buffered: Vec::new(),
                     },
                     None => return Err(format!("{} has no hchan type in DWARF", t.name)),
-                    Some(hc) => Data::Chan {
-                        addr: h,
-                        len: self.field_u64(hc, h, "qcount")?,
-                        cap: self.field_u64(hc, h, "dataqsiz")?,
-                        closed: self.field_u64(hc, h, "closed")? != 0,
-                        recv_waiters: self.waiters(hc, h, "recvq"),
-                        send_waiters: self.waiters(hc, h, "sendq"),
-                    },
+                    Some(hc) => {
+                        let len = self.field_u64(hc, h, "qcount")?;
+                        let cap = self.field_u64(hc, h, "dataqsiz")?;
+                        Data::Chan {
+                            addr: h,
+                            len,
+                            cap,
+                            closed: self.field_u64(hc, h, "closed")? != 0,
+                            recv_waiters: self.waiters(hc, h, "recvq"),
+                            send_waiters: self.waiters(hc, h, "sendq"),
+                            buffered: self.buffered(t, hc, h, len, cap, depth),
+                        }
+                    }
                 }
             }
             Kind::Func => {
@@ -445,6 +451,36 @@ impl<'a> Decoder<'a> {
         let mut w = [0u8; 8];
         w[..size].copy_from_slice(&b);
         Ok(u64::from_le_bytes(w))
+    }
+
+    /// A channel's buffered elements, oldest first: the ring `buf` of
+    /// `cap` slots holds `len` of them starting at `recvx`.
+    fn buffered(
+        &self,
+        t: &GoType,
+        hc: &GoType,
+        h: u64,
+        len: u64,
+        cap: u64,
+        depth: usize,
+    ) -> Vec<Value> {
+        let (Some(el), Ok(buf), Ok(recvx)) = (
+            t.elem,
+            self.field_u64(hc, h, "buf"),
+            self.field_u64(hc, h, "recvx"),
+        ) else {
+            return Vec::new();
+        };
+        let esize = self.t(el).size;
+        if len > cap || cap == 0 || esize == 0 {
+            return Vec::new();
+        }
+        (0..len.min(self.limits.max_elems as u64))
+            .map(|i| {
+                let slot = (recvx + i) % cap;
+                self.at(el, buf.wrapping_add(slot.wrapping_mul(esize)), depth + 1)
+            })
+            .collect()
     }
 
     /// Goroutine ids on a channel wait queue (`hchan.recvq`/`sendq`: a

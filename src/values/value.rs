@@ -70,6 +70,8 @@ pub enum Data {
         /// Goroutine ids queued to receive (recvq) and to send (sendq).
         recv_waiters: Vec<u64>,
         send_waiters: Vec<u64>,
+        /// The buffered elements, oldest first (bounded).
+        buffered: Vec<Value>,
     },
     /// Code pointer of a func value (0 = nil).
     Func(u64),
@@ -201,6 +203,7 @@ impl Value {
                 closed,
                 recv_waiters,
                 send_waiters,
+                buffered,
             } => {
                 o.insert("value".into(), json!(addr));
                 o.insert("len".into(), json!(len));
@@ -208,6 +211,12 @@ impl Value {
                 o.insert("closed".into(), json!(closed));
                 o.insert("recv_waiters".into(), json!(recv_waiters));
                 o.insert("send_waiters".into(), json!(send_waiters));
+                let c: Vec<_> = buffered
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| json!({"name": format!("[{i}]"), "value": v.to_json()}))
+                    .collect();
+                o.insert("children".into(), json!(c));
             }
             Data::Func(pc) => {
                 o.insert("value".into(), json!(pc));

@@ -135,6 +135,7 @@ def test_print_structured(goenv: GoEnv):
     assert got["main.rw"]["note"].startswith("2 readers"), got["main.rw"]
     ch = got["main.bufChan"]
     assert (ch["kind"], ch["len"], ch["cap"], ch["closed"]) == ("chan", 3, 5, False), ch
+    assert [c["value"]["value"] for c in ch["children"]] == [1, 2, 3], ch
     assert got["main.closedChan"]["closed"] is True
     # One goroutine (main.awaitSignal) is queued to receive on waitChan.
     waiter = [g.id for g in r.dump if any(f.function == "main.awaitSignal" for f in g.frames)]
