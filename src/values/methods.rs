@@ -189,8 +189,7 @@ fn time_of(d: &Decoder<'_>, v: &Value) -> Result<String, String> {
 
 /// The zone abbreviation and offset of `*time.Location` at `loc` for the
 /// instant `unix` (Location.lookup: the cached zone, else the
-/// transitions; `extend` TZ rules past the last transition are not
-/// evaluated and fall back to the last transition's zone).
+/// transitions, else past the last one the `extend` TZ rule).
 fn zone_at(d: &Decoder<'_>, loc: u64, unix: i64) -> Result<(String, i64), String> {
     if loc == 0 {
         return Ok(("UTC".into(), 0));
@@ -229,11 +228,38 @@ fn zone_at(d: &Decoder<'_>, loc: u64, unix: i64) -> Result<(String, i64), String
         Some(Data::List { items, .. }) => items.clone(),
         _ => Vec::new(),
     };
+    let index = |t: &Value| int_field(t, "index").unwrap_or(0) as usize;
+    let is_dst = |i: usize| {
+        zones
+            .get(i)
+            .and_then(|z| field(z, "isDST"))
+            .is_some_and(|b| matches!(b.data, Data::Bool(true)))
+    };
     let idx = if tx.is_empty() || unix < int_field(&tx[0], "when").unwrap_or(i64::MIN) {
-        0
+        // Location.lookupFirstZone: before the first transition, the
+        // first standard-time zone.
+        if !tx.iter().any(|t| index(t) == 0) {
+            0
+        } else if !tx.is_empty() && is_dst(index(&tx[0])) {
+            (0..index(&tx[0]))
+                .rev()
+                .find(|&i| !is_dst(i))
+                .or_else(|| (0..zones.len()).find(|&i| !is_dst(i)))
+                .unwrap_or(0)
+        } else {
+            (0..zones.len()).find(|&i| !is_dst(i)).unwrap_or(0)
+        }
     } else {
         let i = tx.partition_point(|t| int_field(t, "when").unwrap_or(i64::MIN) <= unix);
-        int_field(&tx[i - 1], "index").unwrap_or(0) as usize
+        if i == tx.len() {
+            // Past the last transition Go applies the POSIX TZ rule.
+            if let Some(Data::String { s: rule, .. }) = field(&l, "extend").map(|e| &e.data) {
+                if let Some(z) = crate::values::tz::tzset(rule, unix) {
+                    return Ok(z);
+                }
+            }
+        }
+        index(&tx[i - 1])
     };
     Ok(zone_of(zones.get(idx).unwrap_or(&zones[0])))
 }

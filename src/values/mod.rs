@@ -8,6 +8,7 @@
 //! - [`methods`]: what `String()`/`Error()` of standard types return
 //!   (time, errors, contexts) and sync states.
 //! - [`rtype`]: types from runtime descriptors where DWARF has none.
+//! - [`tz`]: POSIX TZ rules of time.Location (times past the last transition).
 //! - [`format`]: `%v` / `%+v` with fmtsort's map order.
 //! - [`expr`]: the `print` expression grammar.
 //!
@@ -20,6 +21,7 @@ pub mod format;
 pub mod methods;
 pub mod rtype;
 pub mod types;
+pub mod tz;
 pub mod value;
 
 pub use decode::{Decoder, Limits};
