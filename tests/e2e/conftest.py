@@ -93,8 +93,8 @@ def is_crash_example(name: str) -> bool:
 
 # Examples with their own tests instead of the ready/stacks protocol:
 # overflow crashes by design before it could print `ready` (test_stacks.py);
-# values is compared with its own fmt output (test_values.py).
-OWN_TESTS = {"overflow", "values"}
+# fmtvalues is compared with its own fmt output (test_values.py).
+OWN_TESTS = {"overflow", "fmtvalues"}
 
 
 def all_examples() -> list[str]:

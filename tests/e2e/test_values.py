@@ -1,4 +1,4 @@
-"""`goroscope print` against Go's own fmt: examples/values writes
+"""`goroscope print` against Go's own fmt: examples/fmtvalues writes
 fmt.Sprintf("%v") and ("%+v") of each of its globals to a JSON file
 before it idles; goroscope must print the same text for the same memory,
 from a gcore core and from the live process, on every release, plus one
@@ -26,7 +26,7 @@ from .variants import DEFAULT, VARIANTS, Build, Variant
 
 pytestmark = [pytest.mark.matrix]
 
-EXAMPLE = "values"
+EXAMPLE = "fmtvalues"
 NOSWISS = Variant("noswissmap", "GOEXPERIMENT=noswissmap: classic hmap buckets instead of swiss tables")
 
 # name -> (pattern, replacement) applied to both texts before comparing.

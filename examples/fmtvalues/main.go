@@ -1,4 +1,4 @@
-// Command values is a goroscope example for the value printer (`goroscope
+// Command fmtvalues is a goroscope example for the value printer (`goroscope
 // print`): package-level variables of every kind fmt knows, whose own
 // fmt.Sprintf("%v") and ("%+v") texts it writes to PATH.values.json (PATH
 // being the -stacks file) before it idles, so tests can compare goroscope's

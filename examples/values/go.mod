@@ -1,3 +1,0 @@
-module goroscope.example/values
-
-go 1.21
