@@ -181,6 +181,31 @@ where
     Ok(invocation)
 }
 
+/// The commands of the grammar with their one-line descriptions, in
+/// declaration order (debugger adapters register one subcommand each).
+pub fn debugger_commands() -> Vec<(String, String)> {
+    use clap::CommandFactory;
+    DebuggerLine::command()
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .map(|c| {
+            let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();
+            (c.get_name().to_string(), about)
+        })
+        .collect()
+}
+
+/// The help text of a command (`["chain"]`), or of the whole grammar
+/// (`[]`), as clap renders it for `--help`.
+pub fn help_text(words: &[&str]) -> String {
+    let mut argv: Vec<&str> = words.to_vec();
+    argv.push("--help");
+    match DebuggerLine::try_parse_from(argv) {
+        Err(e) => e.to_string(),
+        Ok(_) => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +238,12 @@ mod tests {
             Err(Error::Usage(m)) => assert!(m.contains("deadlocks")),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn lists_commands_and_help() {
+        let names: Vec<String> = debugger_commands().into_iter().map(|c| c.0).collect();
+        assert!(names.contains(&"chain".to_string()) && names.contains(&"bt".to_string()));
+        assert!(help_text(&["chain"]).contains("Goroutine id"));
     }
 }

@@ -127,6 +127,11 @@ pub struct ChainObject {
     pub kind: String,
     pub name: String,
     pub addr: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waitgroup: Option<crate::analysis::waits::WaitGroupState>,
+    /// The function whose parameter or local names the object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// What `blocking` reports.
@@ -147,6 +152,12 @@ pub struct BlockedObject {
     pub waiters: Vec<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chan: Option<crate::analysis::waits::ChanState>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waitgroup: Option<crate::analysis::waits::WaitGroupState>,
+    /// The function whose parameter or local names the object (for the
+    /// first waiter).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     /// Channels: goroutines queued to receive and to send.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub receivers: Vec<u64>,
@@ -221,12 +232,7 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
         Command::Blocking { system } => blocking(s, *system),
         Command::Chain { id } => chain(s, *id),
         Command::Deadlocks { system } => {
-            let mut r = s.deadlocks()?;
-            if !system {
-                let (shown, _) = s.goroutines(false)?;
-                let ids: std::collections::HashSet<u64> = shown.iter().map(|g| g.id).collect();
-                r.goroutines.retain(|v| ids.contains(&v.id));
-            }
+            let r = s.deadlocks(*system)?;
             Ok(Outcome {
                 output: Output::Deadlocks(Box::new(r)),
                 warnings: Vec::new(),
@@ -339,26 +345,37 @@ fn blocking(s: &Session, system: bool) -> Result<Outcome> {
     let (raw, by_addr) = s.g_index();
     let mut listed = Vec::new();
     let mut objects: Vec<BlockedObject> = Vec::new();
+    // (kind, addr, name) → index in `objects`: 100k waiters stay linear.
+    let mut index: std::collections::HashMap<(String, u64, String), usize> = Default::default();
     for gr in &goroutines {
         let w = raw
             .get(&gr.addr)
             .and_then(|g| s.waiting_on(g, gr, &by_addr));
         if let Some(w) = &w {
-            let key_addr = if w.addr != 0 { w.addr } else { u64::MAX };
-            match objects
-                .iter_mut()
-                .find(|o| o.kind == w.kind && o.addr == key_addr && o.name == w.name)
-            {
-                Some(o) => o.waiters.push(gr.id),
-                None => objects.push(BlockedObject {
-                    kind: w.kind.clone(),
-                    name: w.name.clone(),
-                    addr: key_addr,
-                    waiters: vec![gr.id],
-                    chan: w.chan.clone(),
-                    receivers: Vec::new(),
-                    senders: Vec::new(),
-                }),
+            // Each sleeper has its own timer: summarised as one group (the
+            // per-goroutine timer stays in `goroutines`).
+            let (key_addr, name) = match w.kind.as_str() {
+                "sleep" => (u64::MAX, "time.Sleep".to_string()),
+                _ if w.addr == 0 => (u64::MAX, w.name.clone()),
+                _ => (w.addr, w.name.clone()),
+            };
+            let key = (w.kind.clone(), key_addr, name.clone());
+            match index.get(&key) {
+                Some(&i) => objects[i].waiters.push(gr.id),
+                None => {
+                    index.insert(key, objects.len());
+                    objects.push(BlockedObject {
+                        kind: w.kind.clone(),
+                        name,
+                        addr: key_addr,
+                        waiters: vec![gr.id],
+                        chan: w.chan.clone(),
+                        waitgroup: w.waitgroup.clone(),
+                        scope: w.scope.clone(),
+                        receivers: Vec::new(),
+                        senders: Vec::new(),
+                    })
+                }
             }
         }
         listed.push(BlockedGoroutine {
@@ -430,6 +447,8 @@ fn chain(s: &Session, start: u64) -> Result<Outcome> {
                 kind: w.kind.clone(),
                 name: w.name.clone(),
                 addr: w.addr,
+                waitgroup: w.waitgroup.clone(),
+                scope: w.scope.clone(),
             }),
             holders,
             wait_minutes: gr.wait_minutes,

@@ -58,6 +58,8 @@ enum Sub {
     /// a built-in table (used by scripts/gen-layouts).
     #[command(hide = true)]
     DumpLayouts,
+    /// Print the lines that load goroscope into gdb (for ~/.gdbinit).
+    Gdbinit,
     #[command(flatten)]
     Run(CommandArgs),
 }
@@ -76,6 +78,13 @@ fn spec(t: &TargetArgs) -> Result<TargetSpec, String> {
     }
 }
 
+/// Writes to stdout; a closed pipe (`| head`) ends the output quietly
+/// instead of panicking as `println!` does.
+fn print_out(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+}
+
 fn fail(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("goroscope: {e}");
     ExitCode::from(EXIT_ERROR)
@@ -90,6 +99,7 @@ fn main() -> ExitCode {
         }
         Sub::DumpLayouts => return dump_layouts(t.exe.as_deref().unwrap_or(Path::new(""))),
         Sub::VerifyLayouts => return verify_layouts(t.exe.as_deref().unwrap_or(Path::new(""))),
+        Sub::Gdbinit => return gdbinit(),
         Sub::Run(args) => args,
     };
     let format = cli.format.format();
@@ -146,6 +156,43 @@ fn main() -> ExitCode {
     }
 }
 
+/// Where scripts/goroscope-gdb.py is: beside a checkout's
+/// target/{release,debug}/goroscope, in an installed share/goroscope, or
+/// in the source tree this binary was built from.
+fn gdb_script() -> Option<PathBuf> {
+    let name = "goroscope-gdb.py";
+    let mut dirs = Vec::new();
+    if let Some(bin) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.canonicalize().ok())
+    {
+        if let Some(dir) = bin.parent() {
+            dirs.push(dir.join("../../scripts"));
+            dirs.push(dir.join("../share/goroscope"));
+        }
+    }
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts"));
+    dirs.into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .and_then(|p| p.canonicalize().ok())
+}
+
+fn gdbinit() -> ExitCode {
+    println!(
+        "# goroscope: Go goroutines, tracebacks, blocking and deadlocks in gdb (add to ~/.gdbinit)"
+    );
+    match gdb_script() {
+        Some(p) => println!("source {}", p.display()),
+        None => {
+            // No script on disk: the package installed into gdb's Python
+            // (`pip install .`) registers the same commands.
+            println!("python import goroscope.gdb; goroscope.gdb.register()");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
 fn dump_layouts(exe: &std::path::Path) -> ExitCode {
     let run = || -> goroscope::error::Result<String> {
         let exe = goroscope::binary::elf::Executable::open(exe)?;
@@ -167,7 +214,7 @@ fn dump_layouts(exe: &std::path::Path) -> ExitCode {
     };
     match run() {
         Ok(json) => {
-            println!("{json}");
+            print_out(&format!("{json}\n"));
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -273,19 +320,19 @@ fn verify_layouts(path: &std::path::Path) -> ExitCode {
                 }
             }
         }
-        println!(
-            "{}: {} structs checked against DWARF in the built-in table, {} in the type descriptors",
+        print_out(&format!(
+            "{}: {} structs checked against DWARF in the built-in table, {} in the type descriptors\n",
             path.display(),
             checked[0],
             checked[1]
-        );
+        ));
         Ok(problems)
     };
     match run() {
         Ok(p) if p.is_empty() => ExitCode::SUCCESS,
         Ok(p) => {
             for line in p {
-                println!("{line}");
+                print_out(&format!("{line}\n"));
             }
             ExitCode::from(1)
         }

@@ -245,8 +245,12 @@ impl Session {
     }
 
     /// Picks where to start unwinding, as the runtime's traceback1 does,
-    /// plus thread registers for goroutines running at the stop.
-    pub(crate) fn start_regs(&self, g: &G) -> (StartRegs, &'static str, Option<u64>) {
+    /// plus thread registers for goroutines running at the stop. Returns
+    /// the start, where it came from ("sched", "syscall", "registers",
+    /// "signal context", "vdso", "stack scan") and the thread id of the M
+    /// the goroutine is on, if any (the debugger adapters' unwinders start
+    /// a selected goroutine's frames here).
+    pub fn start_regs(&self, g: &G) -> (StartRegs, &'static str, Option<u64>) {
         let sched = StartRegs {
             pc: g.sched_pc,
             sp: g.sched_sp,

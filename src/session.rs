@@ -21,6 +21,10 @@ pub type FrameCache = std::sync::Mutex<HashMap<(u64, bool), Arc<[crate::report::
 /// Decoded channels keyed by address.
 pub type ChanCache = std::sync::Mutex<HashMap<u64, Arc<crate::analysis::waits::ChanQueues>>>;
 
+/// Object names found through a waiter's locals, by (address, type): the
+/// name and scope, or None after a few fruitless tries.
+pub type LocalNameCache = std::sync::Mutex<HashMap<(u64, String), (Option<(String, String)>, u8)>>;
+
 /// How to reach the target.
 #[derive(Debug, Clone)]
 pub enum TargetSpec {
@@ -40,9 +44,17 @@ pub struct Session {
     /// Pointer values held by package-level variables → the slot holding
     /// them (built on first use).
     pub global_ptrs: std::sync::OnceLock<HashMap<u64, u64>>,
-    /// Heap structs reached through package-level pointers (built on
-    /// first use, for naming).
-    pub global_pointees: std::sync::OnceLock<Vec<crate::analysis::naming::Pointee>>,
+    /// g address → semaphore address, from the runtime's semtable.
+    pub sema_waiters: std::sync::OnceLock<HashMap<u64, u64>>,
+    /// Goroutines queued per notifyList address, decoded at this stop.
+    pub notify_cache: std::sync::Mutex<HashMap<u64, Arc<std::collections::HashSet<u64>>>>,
+    /// Structs that pointer-typed globals point to (built on first use).
+    pub global_structs: std::sync::OnceLock<crate::analysis::globalrefs::GlobalStructs>,
+    /// Parameters and locals of every function (DWARF), read on first use.
+    pub dwarf_vars: std::sync::OnceLock<Option<crate::binary::dwarfvars::DwarfVars>>,
+    /// Names of objects through locals, so that many waiters on one object
+    /// cost one search.
+    pub local_names: LocalNameCache,
     pub threads: Vec<OsThread>,
     pub ms: Vec<M>,
     /// Every g in `runtime.allgs` at this stop (dead ones included), or the
@@ -131,7 +143,11 @@ impl Session {
             frame_cache: Default::default(),
             chan_cache: Default::default(),
             global_ptrs: Default::default(),
-            global_pointees: Default::default(),
+            notify_cache: Default::default(),
+            sema_waiters: Default::default(),
+            global_structs: Default::default(),
+            dwarf_vars: Default::default(),
+            local_names: Default::default(),
             threads,
             ms,
             gs,

@@ -120,8 +120,9 @@ fn cycles(edges: &HashMap<u64, Vec<u64>>) -> Vec<Vec<u64>> {
 }
 
 impl Session {
-    /// Runs the three checks over every goroutine.
-    pub fn deadlocks(&self) -> Result<DeadlockReport> {
+    /// Runs the three checks over every goroutine; the report lists the
+    /// runtime's system goroutines only when `list_system` is set.
+    pub fn deadlocks(&self, list_system: bool) -> Result<DeadlockReport> {
         let (goroutines, _) = self.goroutines(true)?;
         let (raw, _) = self.g_index();
         let waits = self.waits_of(&goroutines);
@@ -237,7 +238,7 @@ impl Session {
             .collect();
         leaked.sort();
         let mut verdicts = Vec::new();
-        for gr in &goroutines {
+        for gr in goroutines.iter().filter(|g| list_system || !g.system) {
             let w = waits.get(&gr.id).cloned();
             let (verdict, reason) = if in_cycle.contains(&gr.id) {
                 let cyc = cycles

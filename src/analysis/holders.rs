@@ -1,7 +1,11 @@
 //! Who could unblock a goroutine. The runtime records no lock owners, so
 //! holders are inferred with evidence: a pending deferred Unlock of the very
-//! mutex (open-coded defer bits or a `_defer` record) is certain; a live
-//! reference to the object from another goroutine's stack is likely.
+//! mutex (open-coded defer bits or a `_defer` record) is certain; a
+//! parameter or local of another goroutine's frame that holds, points into
+//! or contains the object (DWARF variable locations) is likely; a bare
+//! stack word equal to its address, in no known variable, is unknown. A
+//! mutex's state bits are quoted as evidence but never prove an owner: the
+//! runtime does not record who locked it.
 
 use std::collections::HashMap;
 
@@ -203,17 +207,53 @@ impl Session {
         map
     }
 
+    /// The lock state bits of a Mutex or RWMutex, in words: "mutex is
+    /// locked (state 0x9), 1 waiter".
+    fn lock_state(&self, obj: u64, kind: &str) -> Option<String> {
+        // sync.Mutex's state is its first word in every release (go1.24
+        // moved it into internal/sync.Mutex, still at offset 0).
+        let state = self.target.read_u32(obj).ok()? as i32;
+        if kind == "mutex" {
+            return Some(describe_mutex("mutex", state));
+        }
+        let field = |name: &str, fallback: u64| {
+            self.rt
+                .layouts
+                .try_field("sync.RWMutex", name)
+                .map(|f| f.offset)
+                .unwrap_or(fallback)
+        };
+        let rc = self.target.read_u32(obj + field("readerCount", 16)).ok()? as i32;
+        let rw = self.target.read_u32(obj + field("readerWait", 20)).ok()? as i32;
+        Some(describe_rwmutex(state, rc, rw))
+    }
+
     /// Holders of a mutex-like object, and goroutines that reference other
-    /// objects (channels, wait groups, conds) and could unblock them.
+    /// objects (channels, wait groups, conds) and could unblock them; the
+    /// certain first, then the likely, then the unknown.
     pub fn holders_of(&self, obj: u64, kind: &str, exclude: &[u64]) -> Vec<Holder> {
         let mut out: Vec<Holder> = Vec::new();
         if obj == 0 {
             return out;
         }
-        let lockish = matches!(
-            kind,
-            "mutex" | "rwmutex read" | "rwmutex write" | "waitgroup"
-        );
+        let lockish = matches!(kind, "mutex" | "rwmutex read" | "rwmutex write");
+        // A pending deferred Unlock (locks) or Done (WaitGroups) is proof.
+        let released_by_defer = lockish || kind == "waitgroup";
+        let ty = match kind {
+            "mutex" => "sync.Mutex",
+            "rwmutex read" | "rwmutex write" => "sync.RWMutex",
+            "waitgroup" => "sync.WaitGroup",
+            "cond" => "sync.Cond",
+            "semaphore" => "uint32",
+            _ => "chan",
+        };
+        let state = if lockish {
+            self.lock_state(obj, kind)
+                .map(|s| format!("; {s}"))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
         for g in self
             .all_gs()
             .iter()
@@ -221,7 +261,7 @@ impl Session {
             .filter(|g| !g.is_dead() && !exclude.contains(&g.goid))
         {
             let frames = self.phys_frames(g);
-            if lockish {
+            if released_by_defer {
                 let hit = self
                     .pending_defers(g, &frames)
                     .into_iter()
@@ -234,12 +274,35 @@ impl Session {
                     out.push(Holder {
                         id: g.goid,
                         confidence: "certain".into(),
-                        evidence: format!("deferred {unlock}{at}"),
+                        evidence: format!("deferred {unlock}{at}{state}"),
                     });
                     continue;
                 }
             }
-            // A reference to the object from the used part of the stack.
+            // A variable of one of its frames that references the object.
+            if let Some(l) = self.local_name(&frames, obj, ty) {
+                out.push(Holder {
+                    id: g.goid,
+                    confidence: "likely".into(),
+                    evidence: format!(
+                        "{} {} ({}) of {} {}:{} references it{}{state}",
+                        if l.param { "argument" } else { "local" },
+                        l.var,
+                        l.var_type,
+                        l.scope,
+                        short(&l.file),
+                        l.line,
+                        if l.expr == l.var {
+                            String::new()
+                        } else {
+                            format!(" as {}", l.expr)
+                        },
+                    ),
+                });
+                continue;
+            }
+            // A bare reference from the used part of the stack, in no
+            // variable DWARF describes (or a binary without DWARF).
             let sp = frames.first().map(|f| f.sp).unwrap_or(g.stack_lo);
             let (start, words) = self.stack_words_at(g, sp);
             let hit = words.iter().position(|&w| w == obj);
@@ -256,15 +319,99 @@ impl Session {
                     .unwrap_or_default();
                 out.push(Holder {
                     id: g.goid,
-                    confidence: "likely".into(),
-                    evidence: format!("references the object{desc}"),
+                    confidence: "unknown".into(),
+                    evidence: format!("references the object{desc}{state}"),
                 });
             }
         }
+        let rank = |c: &str| match c {
+            "certain" => 0,
+            "likely" => 1,
+            _ => 2,
+        };
+        out.sort_by_key(|h| rank(&h.confidence));
         out
     }
 }
 
+fn plural(n: i32) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// A sync.Mutex state word: mutexLocked (1), mutexWoken (2),
+/// mutexStarving (4), waiters from bit 3 up.
+fn describe_mutex(what: &str, st: i32) -> String {
+    let waiters = st >> 3;
+    let mut s = format!(
+        "{what} is {} (state {st:#x})",
+        if st & 1 != 0 { "locked" } else { "unlocked" }
+    );
+    if waiters > 0 {
+        s.push_str(&format!(", {waiters} waiter{}", plural(waiters)));
+    }
+    if st & 4 != 0 {
+        s.push_str(", starving");
+    }
+    s
+}
+
+/// An RWMutex: its writer mutex w's state, readerCount (minus
+/// rwmutexMaxReaders while a writer is pending or holds it; readers queued
+/// behind that writer count too) and readerWait (the earlier readers the
+/// writer still waits for).
+fn describe_rwmutex(w_state: i32, rc: i32, rw: i32) -> String {
+    const MAX_READERS: i32 = 1 << 30;
+    let readers = if rc < 0 {
+        let n = rc.wrapping_add(MAX_READERS);
+        format!(
+            "a writer is pending or holds it; {n} reader{} hold or wait",
+            plural(n)
+        )
+    } else {
+        format!("{rc} reader{} hold it", plural(rc))
+    };
+    format!(
+        "{}; readerCount {rc} ({readers}), readerWait {rw}",
+        describe_mutex("writer mutex w", w_state)
+    )
+}
+
 fn short(f: &str) -> &str {
     f.rsplit('/').next().unwrap_or(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{describe_mutex, describe_rwmutex};
+
+    #[test]
+    fn mutex_state_bits_in_words() {
+        assert_eq!(describe_mutex("mutex", 0), "mutex is unlocked (state 0x0)");
+        assert_eq!(
+            describe_mutex("mutex", 0x9),
+            "mutex is locked (state 0x9), 1 waiter"
+        );
+        assert_eq!(
+            describe_mutex("mutex", 0x1d),
+            "mutex is locked (state 0x1d), 3 waiters, starving"
+        );
+    }
+
+    #[test]
+    fn rwmutex_readers_and_pending_writer() {
+        assert_eq!(
+            describe_rwmutex(0, 2, 0),
+            "writer mutex w is unlocked (state 0x0); readerCount 2 (2 readers hold it), readerWait 0"
+        );
+        assert_eq!(
+            describe_rwmutex(1, -(1 << 30) + 2, 1),
+            "writer mutex w is locked (state 0x1); readerCount -1073741822 (a writer is pending or holds it; 2 readers hold or wait), readerWait 1"
+        );
+        // Corrupt counts must not overflow.
+        describe_rwmutex(i32::MIN, i32::MIN, i32::MIN);
+    }
 }

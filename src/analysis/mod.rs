@@ -2,8 +2,10 @@
 //! — blocking chains, deadlocks, leaks — build on the same model).
 
 pub mod deadlocks;
+pub mod globalrefs;
 pub mod holders;
 pub mod leaks;
-pub mod naming;
+pub mod locals;
+pub mod semtable;
 pub mod stacks;
 pub mod waits;

@@ -1,7 +1,8 @@
 //! What each blocked goroutine waits on: the channel(s) behind its sudogs,
 //! the semaphore (and so the sync.Mutex, RWMutex or WaitGroup) it sleeps
 //! on, the sync.Cond notify list, the network fd, with the object named as
-//! a Go expression where a global holds it.
+//! a Go expression where a global holds it, else where a parameter or local
+//! of the waiting goroutine's frames does (see locals.rs).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -37,6 +38,13 @@ pub struct WaitingOn {
     /// Network I/O: the file descriptor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fd: Option<i64>,
+    /// When a local or parameter names the object: the function it belongs
+    /// to (`main.(*store).flush` for `s.mu`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// WaitGroup: its counter and waiter count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waitgroup: Option<WaitGroupState>,
     /// Sleep: when the timer fires, in the target's `nanotime()` clock.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timer_when: Option<i64>,
@@ -56,12 +64,24 @@ fn duration_text(ns: i64) -> String {
     }
 }
 
+/// A sync.WaitGroup's state word, decoded.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct WaitGroupState {
+    /// Done calls still outstanding (Add minus Done).
+    pub counter: u32,
+    /// Goroutines in Wait.
+    pub waiters: u32,
+}
+
 /// One case of a select.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ChanCase {
     pub dir: String,
     pub name: String,
     pub addr: u64,
+    /// The function whose local names the channel, as in `WaitingOn`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// A channel's state.
@@ -96,7 +116,7 @@ impl Session {
     }
 
     /// sudog.elem / sudog.c, through the go1.26 maybeTraceable wrappers.
-    fn sudog_ptr(&self, sudog: u64, field: &str) -> Option<u64> {
+    pub(crate) fn sudog_ptr(&self, sudog: u64, field: &str) -> Option<u64> {
         let off = self
             .field("runtime.sudog", &format!("{field}.vu"))
             .or_else(|| self.field("runtime.sudog", &format!("{field}.maybeTraceablePtr.vu")))
@@ -250,9 +270,14 @@ impl Session {
             | "sync.RWMutex.Lock"
             | "sync.WaitGroup.Wait"
             | "semacquire" => {
-                let words = self.stack_words(g, gr.sp);
-                let sudog = self.sudog_on_stack(g, &words)?;
-                let sema = self.sudog_ptr(sudog, "elem")?;
+                let sema = match self.sema_waiters().get(&g.addr) {
+                    Some(&sema) => sema,
+                    None => {
+                        let words = self.stack_words(g, gr.sp);
+                        let sudog = self.sudog_on_stack(g, &words)?;
+                        self.sudog_ptr(sudog, "elem")?
+                    }
+                };
                 let (kind, obj, ty) = match base {
                     "sync.Mutex.Lock" => ("mutex", sema.wrapping_sub(4), "sync.Mutex"),
                     "sync.RWMutex.RLock" => ("rwmutex read", sema.wrapping_sub(12), "sync.RWMutex"),
@@ -267,10 +292,15 @@ impl Session {
                     }
                     _ => ("semaphore", sema, "uint32"),
                 };
+                let (name, scope) = self.name_object_for(obj, ty, Some(g));
                 Some(WaitingOn {
                     kind: kind.into(),
-                    name: self.name_object(obj, ty),
+                    name,
                     addr: obj,
+                    waitgroup: (kind == "waitgroup")
+                        .then(|| self.waitgroup_state(obj))
+                        .flatten(),
+                    scope,
                     ..Default::default()
                 })
             }
@@ -283,17 +313,26 @@ impl Session {
                     .and_then(|s| self.sudog_ptr(s, "elem"))
                     .filter(|&a| a != 0 && self.notify_list_has(a, g.addr))
                     .or_else(|| {
-                        words.iter().copied().find_map(|w| {
-                            [w, w.wrapping_add(16)]
-                                .into_iter()
-                                .find(|&l| l.is_multiple_of(8) && self.notify_list_has(l, g.addr))
-                        })
+                        // The list is in a heap or global sync.Cond, never
+                        // on the waiter's own stack.
+                        let own = g.stack_lo..g.stack_hi;
+                        words
+                            .iter()
+                            .copied()
+                            .filter(|w| !own.contains(w))
+                            .find_map(|w| {
+                                [w, w.wrapping_add(16)].into_iter().find(|&l| {
+                                    l.is_multiple_of(8) && self.notify_list_has(l, g.addr)
+                                })
+                            })
                     })?;
                 let cond = notify.wrapping_sub(16);
+                let (name, scope) = self.name_object_for(cond, "sync.Cond", Some(g));
                 Some(WaitingOn {
                     kind: "cond".into(),
-                    name: self.name_object(cond, "sync.Cond"),
+                    name,
                     addr: cond,
+                    scope,
                     ..Default::default()
                 })
             }
@@ -315,6 +354,21 @@ impl Session {
             }
             _ => Some(self.simple("runtime", &reason)),
         }
+    }
+
+    /// A WaitGroup's `state`: the counter in the high 32 bits; the waiter
+    /// count below it (bit 31 is the synctest bubble flag from go1.25).
+    fn waitgroup_state(&self, wg: u64) -> Option<WaitGroupState> {
+        let state = self.u64_at(wg + self.field("sync.WaitGroup", "state")?)?;
+        let low_mask = if self.rt.version.at_least(25) {
+            0x7fff_ffff
+        } else {
+            0xffff_ffff
+        };
+        Some(WaitGroupState {
+            counter: (state >> 32) as u32,
+            waiters: (state & low_mask) as u32,
+        })
     }
 
     /// `time.Sleep`: the goroutine's cached sleep timer (`g.timer`) and when
@@ -353,24 +407,56 @@ impl Session {
         }
     }
 
+    /// Whether goroutine `g` is queued on the notifyList at `l`.
     fn notify_list_has(&self, l: u64, g: u64) -> bool {
-        let (Some(head_off), Some(next_off)) = (
-            self.field("runtime.notifyList", "head"),
-            self.field("runtime.sudog", "next"),
-        ) else {
-            return false;
-        };
-        let mut cur = self.u64_at(l + head_off).unwrap_or(0);
-        for _ in 0..MAX_SUDOGS {
+        self.notify_members(l).is_some_and(|m| m.contains(&g))
+    }
+
+    /// The g addresses queued on a notifyList (empty if `l` is none),
+    /// decoded once per address per stop: a thousand goroutines waiting on
+    /// one Cond must not walk its queue a thousand times.
+    fn notify_members(&self, l: u64) -> Option<Arc<HashSet<u64>>> {
+        if let Some(v) = self
+            .notify_cache
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&l).cloned())
+        {
+            return Some(v);
+        }
+        let (head_off, next_off) = (
+            self.field("runtime.notifyList", "head")?,
+            self.field("runtime.sudog", "next")?,
+        );
+        let tail = self
+            .field("runtime.notifyList", "tail")
+            .and_then(|o| self.u64_at(l + o));
+        // A queue holds at most every goroutine once.
+        let bound = self.gs.len() + 1;
+        let mut members = HashSet::new();
+        let (mut cur, mut last) = (self.u64_at(l + head_off).unwrap_or(0), 0);
+        for _ in 0..bound {
             if cur == 0 || !cur.is_multiple_of(8) {
-                return false;
+                break;
             }
-            if self.u64_at(cur) == Some(g) {
-                return true;
-            }
+            match self.u64_at(cur) {
+                Some(g) => members.insert(g),
+                None => break,
+            };
+            last = cur;
             cur = self.u64_at(cur + next_off).unwrap_or(0);
         }
-        false
+        // The walk must end at the list's tail field: a word 8 bytes before
+        // a real notifyList reads its tail as "head" and the field after it
+        // as "tail", which then is not the last sudog.
+        if tail.is_some_and(|t| t != last) {
+            members.clear();
+        }
+        let v = Arc::new(members);
+        if let Ok(mut m) = self.notify_cache.lock() {
+            m.insert(l, v.clone());
+        }
+        Some(v)
     }
 
     /// The pollDesc a goroutine parks on: its rg or wg holds the g.
@@ -390,7 +476,7 @@ impl Session {
     fn chan_wait(&self, g: &G, reason: &str, by_addr: &HashMap<u64, u64>) -> Option<WaitingOn> {
         let waitlink = self.field("runtime.sudog", "waitlink")?;
         let mut cases = Vec::new();
-        let mut first: Option<(u64, ChanState, String)> = None;
+        let mut first: Option<(u64, ChanState, String, Option<String>)> = None;
         let mut cur = g.waiting;
         let mut seen = Vec::new();
         while cur != 0 && seen.len() < MAX_SUDOGS && !seen.contains(&cur) {
@@ -403,19 +489,27 @@ impl Session {
                 } else {
                     "send"
                 };
-                let name = self.name_object(c, "chan");
+                let (name, scope) = self.name_object_for(c, "chan", Some(g));
                 cases.push(ChanCase {
                     dir: dir.into(),
                     name: name.clone(),
                     addr: c,
+                    scope: scope.clone(),
                 });
                 if first.is_none() {
-                    first = Some((c, state.clone(), name));
+                    first = Some((c, state.clone(), name, scope));
                 }
             }
             cur = self.u64_at(cur + waitlink).unwrap_or(0);
         }
-        let (addr, state, name) = first?;
+        let (addr, state, name, scope) = first?;
+        // A select's cases may be named in different frames: the first
+        // case's scope stands for the wait (each case keeps its own).
+        let scope = if reason == "select" {
+            cases.iter().find_map(|c| c.scope.clone())
+        } else {
+            scope
+        };
         let kind = if reason == "select" { "select" } else { reason };
         let name = if reason == "select" {
             cases
@@ -436,6 +530,7 @@ impl Session {
                 Vec::new()
             },
             chan: Some(state),
+            scope,
             ..Default::default()
         })
     }
@@ -469,30 +564,71 @@ impl Session {
 
     /// A Go expression for the object at `addr`: the global that holds it,
     /// with the field path when DWARF describes the global's type, else
-    /// `symbol+0xOFF`; the global that points at it; otherwise its type and
-    /// address.
+    /// `symbol+0xOFF`; the global that points at it, or at the struct
+    /// holding it; otherwise its type and address.
     pub fn name_object(&self, addr: u64, ty: &str) -> String {
+        self.name_object_for(addr, ty, None).0
+    }
+
+    /// Like [`Session::name_object`], then through a parameter or local of
+    /// `waiter`'s frames (`s.mu`), returned with that variable's function.
+    /// Names found through locals are cached per object: thousands of
+    /// waiters on one object search once.
+    pub fn name_object_for(
+        &self,
+        addr: u64,
+        ty: &str,
+        waiter: Option<&G>,
+    ) -> (String, Option<String>) {
         if self.rt.global_at(addr).is_some() {
-            return self.name_global(addr, ty);
+            return (self.name_global(addr, ty), None);
         }
         if let Some(n) = self.global_pointing_at(addr) {
-            return n;
+            return (n, None);
         }
-        if let Some(n) = self.name_via_global_pointer(addr, ty) {
-            return n;
+        if let Some(n) = self.global_struct_ref(addr, ty) {
+            return (n, None);
         }
-        format!("{ty} {addr:#x}")
+        if let Some(g) = waiter.filter(|_| addr != 0) {
+            if let Some((n, s)) = self.cached_local_name(addr, ty, g) {
+                return (n, Some(s));
+            }
+        }
+        (format!("{ty} {addr:#x}"), None)
+    }
+
+    /// A local name for `addr` from the cache, else from `g`'s frames; an
+    /// object that several waiters failed to name is not searched again.
+    fn cached_local_name(&self, addr: u64, ty: &str, g: &G) -> Option<(String, String)> {
+        const MAX_TRIES: u8 = 4;
+        let key = (addr, ty.to_string());
+        if let Some((hit, tries)) = self.local_names.lock().ok()?.get(&key) {
+            if hit.is_some() || *tries >= MAX_TRIES {
+                return hit.clone();
+            }
+        }
+        let found = self
+            .local_name(&self.phys_frames(g), addr, ty)
+            .map(|l| (l.expr, l.scope));
+        let mut cache = self.local_names.lock().ok()?;
+        let e = cache.entry(key).or_insert((None, 0));
+        if e.0.is_none() {
+            e.0 = found.clone();
+        }
+        e.1 = e.1.saturating_add(1);
+        e.0.clone()
     }
 
     /// Names an address inside a package-level variable.
     fn name_global(&self, addr: u64, ty: &str) -> String {
         if let Some((sym, base)) = self.rt.global_at(addr) {
-            let ty_of = self.rt.layouts.var_type(&sym);
-            let (path, off) = match ty_of {
-                Some(t) => self.field_path(&t, addr - base, ty),
-                None => (String::new(), addr - base),
-            };
-            let mut name = sym + &path;
+            let mut name = sym.clone();
+            let mut off = addr - base;
+            if let Some(t) = self.rt.layouts.var_type(&sym) {
+                let (path, rest) = self.field_path(&t, off, ty);
+                name.push_str(&path);
+                off = rest;
+            }
             if off != 0 {
                 name.push_str(&format!("+{off:#x}"));
             }

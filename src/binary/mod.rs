@@ -3,5 +3,7 @@
 
 pub mod buildinfo;
 pub mod dwarf;
+pub mod dwarfexpr;
+pub mod dwarfvars;
 pub mod elf;
 pub mod pclntab;

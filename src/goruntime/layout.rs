@@ -127,6 +127,11 @@ impl Layouts {
         })
     }
 
+    /// A direct member of a struct: its offset, size and type name.
+    pub fn member(&self, ty: &str, name: &str) -> Option<(u64, u64, String)> {
+        self.source.member(ty, name)
+    }
+
     /// Member names of a struct in declaration order (DWARF/table sources).
     pub fn member_names(&self, ty: &str) -> Vec<String> {
         self.source.member_names(ty)

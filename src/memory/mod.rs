@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod core;
+pub mod host;
 pub mod live;
 pub mod snapshot;
 

@@ -41,8 +41,11 @@ pub(crate) fn deadlocks_text(r: &DeadlockReport) -> String {
         for v in r.goroutines.iter().filter(|v| c.contains(&v.id)) {
             if let Some(w) = &v.waiting_on {
                 out.push_str(&format!(
-                    "  goroutine {} waits on {} {}",
-                    v.id, w.kind, w.name
+                    "  goroutine {} waits on {} {}{}",
+                    v.id,
+                    w.kind,
+                    w.name,
+                    scope_note(w.scope.as_deref())
                 ));
                 for h in &v.holders {
                     out.push_str(&format!(", held by goroutine {} ({})", h.id, h.evidence));
@@ -61,8 +64,11 @@ pub(crate) fn deadlocks_text(r: &DeadlockReport) -> String {
         for v in r.goroutines.iter().filter(|v| r.leaked.contains(&v.id)) {
             if let Some(w) = &v.waiting_on {
                 out.push_str(&format!(
-                    "  goroutine {} waits on {} {}\n",
-                    v.id, w.kind, w.name
+                    "  goroutine {} waits on {} {}{}\n",
+                    v.id,
+                    w.kind,
+                    w.name,
+                    scope_note(w.scope.as_deref())
                 ));
             }
         }
@@ -92,7 +98,13 @@ pub(crate) fn chain_text(r: &ChainReport) -> String {
         let indent = "  ".repeat(i);
         out.push_str(&format!("{indent}goroutine {} [{}]", l.id, l.state));
         match &l.waiting_on {
-            Some(w) => out.push_str(&format!(" waits on {} {}\n", w.kind, w.name)),
+            Some(w) => out.push_str(&format!(
+                " waits on {} {}{}{}\n",
+                w.kind,
+                w.name,
+                scope_note(w.scope.as_deref()),
+                waitgroup_note(w.waitgroup.as_ref())
+            )),
             None => out.push_str(" (not blocked)\n"),
         }
         for h in &l.holders {
@@ -134,6 +146,8 @@ pub(crate) fn blocking_text(r: &BlockingReport) -> String {
             o.waiters.len(),
             ids.join(" ")
         ));
+        out.push_str(&scope_note(o.scope.as_deref()));
+        out.push_str(&waitgroup_note(o.waitgroup.as_ref()));
         if let Some(c) = &o.chan {
             out.push_str(&format!(
                 "  (len {}/{}{}, receivers {:?}, senders {:?})",
@@ -364,6 +378,25 @@ pub(crate) fn group_text(gs: &[Goroutine]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// " (in main.(*store).lookup)" when a local names the object.
+fn scope_note(scope: Option<&str>) -> String {
+    scope.map(|s| format!(" (in {s})")).unwrap_or_default()
+}
+
+/// " (2 Done calls outstanding, 1 waiter)" for a WaitGroup.
+fn waitgroup_note(wg: Option<&crate::analysis::waits::WaitGroupState>) -> String {
+    match wg {
+        Some(w) => format!(
+            " ({} Done call{} outstanding, {} waiter{})",
+            w.counter,
+            if w.counter == 1 { "" } else { "s" },
+            w.waiters,
+            if w.waiters == 1 { "" } else { "s" }
+        ),
+        None => String::new(),
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,20 @@ ANALYSIS_EXAMPLES = ["lockorder", "pipeline", "nilchan", "condwait", "heldsend",
 # reported "blocked". None today: a WaitGroup whose pending Done calls are
 # deferred by stuck goroutines is found through those defers.
 KNOWN_GAPS: set[tuple[str, str]] = set()
+# Objects that no global names, named after a parameter or local of the
+# waiting goroutine's own frames (DWARF variable locations): by example, the
+# waiter's role prefix → (name, scope).
+LOCAL_NAMES = {
+    "pipeline": {
+        "fetchArticles:": ("results", "main.fetchArticles"),
+        "renderArticles:": ("pages", "main.renderArticles"),
+    },
+    "nilchan": {"Thumbnailer.awaitIdle:": ("t.done", "main.(*Thumbnailer).awaitIdle")},
+    "condwait": {"ApprovalQueue.awaitApproval(": ("q.approved", "main.(*ApprovalQueue).awaitApproval")},
+    "heldsend": {"store.lookup:": ("s.mu", "main.(*store).lookup")},
+    # A select: every case named after the local channel it receives from.
+    "selectforever": {"watchConfig:": ("receive reload, receive stop", "main.watchConfig")},
+}
 
 
 def _go(version: str) -> str:
@@ -83,11 +97,24 @@ def _check_verdicts(name: str, exe: Path, res: subprocess.CompletedProcess, trut
     named_by_global = 0
     missed: list[int] = []
     problems = []
+    # Stripped builds (-s -w) have no DWARF: no local names to expect.
+    local_names = LOCAL_NAMES.get(name, {}) if globals_ else {}
+    named_locally = set()
     for g in truth["goroutines"]:
         a = got.get(g["id"])
         if a is None:
             problems.append(f"goroutine {g['id']} ({g['role']}) missing")
             continue
+        for prefix, (want_name, want_scope) in local_names.items():
+            if g["role"].startswith(prefix):
+                named_locally.add(prefix)
+                w = a.get("waiting_on") or {}
+                if (w.get("name"), w.get("scope")) != (want_name, want_scope):
+                    ours = (w.get("name"), w.get("scope"))
+                    problems.append(f"goroutine {g['id']} ({g['role']}): named {ours}, expected {(want_name, want_scope)}")
+                cases = [(c["name"], c.get("scope")) for c in w.get("channels", [])]
+                if any(scope != want_scope for _, scope in cases):
+                    problems.append(f"goroutine {g['id']} ({g['role']}): select cases {cases} not all in {want_scope!r}")
         exp, verdict = g["expect"], a["verdict"]
         # "live" and "blocked" both mean: can still be woken.
         wakeable = {"live", "blocked"}
@@ -118,9 +145,12 @@ def _check_verdicts(name: str, exe: Path, res: subprocess.CompletedProcess, trut
         bad = [g for g in doc["goroutines"] if g["verdict"] in ("leaked", "deadlocked")]
         assert not bad, f"healthy program flagged: {bad}"
     assert not problems, "\n".join(problems)
+    assert named_locally == set(local_names), f"no truth goroutine for {set(local_names) - named_locally}"
     expected_leaks = [g["id"] for g in truth["goroutines"] if g["expect"] == "leaked"]
     assert len(missed) <= len(expected_leaks) // 2, f"missed leaks {missed} of {expected_leaks}"
-    if name in ("lockorder", "heldsend", "pipeline") and globals_:  # stripped: no names
+    # condwait: main.publishQueue.nonEmpty is one pointer away from the
+    # global (a *sync.Cond field of the struct it points to).
+    if name in ("lockorder", "heldsend", "pipeline", "condwait") and globals_:  # stripped: no names
         assert named_by_global > 0, "no object was named after the global that holds it"
 
 
@@ -186,6 +216,60 @@ def test_chain_follows_deferred_unlocks_into_the_cycle(version: str):
     assert first["waiting_on"]["kind"] == "mutex"
     assert first["holders"] and first["holders"][0]["confidence"] == "certain"
     assert "deferred sync.(*Mutex).Unlock" in first["holders"][0]["evidence"]
+
+
+@pytest.mark.parametrize("version", go_versions())
+def test_chain_names_likely_holder_without_deferred_unlock(version: str):
+    """heldsend: store.lookup waits for s.mu, which store.flush locked
+    without defer. No pending Unlock proves the holder, so flush is only
+    likely, on the evidence of its argument s pointing at the store, and the
+    mutex's state bits are quoted."""
+    exe = _build(version, "heldsend")
+    proc, truth = _start(exe)
+    try:
+        lookup = next(g for g in truth["goroutines"] if g["role"].startswith("store.lookup:"))
+        flush = next(g for g in truth["goroutines"] if g["role"].startswith("store.flush:"))
+        res = _tool("chain", str(lookup["id"]), "--json", "--pid", str(proc.pid))
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    first = doc["chain"][0]
+    assert first["waiting_on"]["kind"] == "mutex"
+    assert first["waiting_on"]["name"] == "s.mu"
+    assert lookup["holders"] == [flush["id"]]
+    holder = first["holders"][0]
+    assert holder["id"] == flush["id"], first["holders"]
+    assert holder["confidence"] == "likely"
+    assert "argument s (*main.store) of main.(*store).flush main.go:" in holder["evidence"]
+    assert "references it as s.mu" in holder["evidence"]
+    assert "mutex is locked (state 0x" in holder["evidence"]
+    assert all(h["confidence"] != "certain" for h in first["holders"])
+    assert doc["chain"][1]["id"] == flush["id"]
+    assert doc["chain"][1]["waiting_on"]["name"] == "main.flushAcks"
+
+
+@pytest.mark.parametrize("version", go_versions())
+def test_chain_finds_potential_receiver_through_its_argument(version: str):
+    """pipeline: fetchArticles sends on runPipeline's local results channel;
+    renderArticles, its only receiver (itself stuck sending on pages), has
+    it as its argument: the likely one to unblock it."""
+    exe = _build(version, "pipeline")
+    proc, truth = _start(exe)
+    try:
+        fetch = next(g for g in truth["goroutines"] if g["role"].startswith("fetchArticles:"))
+        render = next(g for g in truth["goroutines"] if g["role"].startswith("renderArticles:"))
+        res = _tool("chain", str(fetch["id"]), "--json", "--pid", str(proc.pid))
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert res.returncode == 0, res.stderr
+    first = json.loads(res.stdout)["chain"][0]
+    assert first["waiting_on"]["name"] == "results"
+    assert fetch["holders"] == [render["id"]]
+    assert [(h["id"], h["confidence"]) for h in first["holders"]] == [(render["id"], "likely")]
+    assert first["holders"][0]["evidence"].startswith("argument results (<-chan *main.Draft) of main.renderArticles main.go:")
 
 
 @pytest.mark.parametrize("version", go_versions())
@@ -268,3 +352,25 @@ def test_dot_graphs_draw_the_cycle(version: str):
     waiters = {f for f, _, _ in edges}
     assert {f"g{a}", f"g{b}"} <= waiters
     assert any("main.accounts.mu" in attrs for attrs in nodes.values())
+
+
+@pytest.mark.parametrize("version", go_versions())
+def test_waitgroup_counter_and_deferred_done_holders(version: str):
+    """main waits on main.transfers (Add(2)); transfer and reconcile each
+    hold a pending `defer transfers.Done()` while deadlocked on each other."""
+    exe = _build(version, "lockorder")
+    proc, truth = _start(exe)
+    try:
+        blocking = _tool("blocking", "--json", "--pid", str(proc.pid))
+        chain = _tool("chain", "1", "--json", "--pid", str(proc.pid))
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert blocking.returncode == 0, blocking.stderr
+    wg = [o for o in json.loads(blocking.stdout)["objects"] if o["kind"] == "waitgroup"]
+    assert [(o["name"], o["waiters"], o["waitgroup"]) for o in wg] == [("main.transfers", [1], {"counter": 2, "waiters": 1})]
+    link = json.loads(chain.stdout)["chain"][0]
+    assert link["waiting_on"]["name"] == "main.transfers"
+    holders = {h["id"]: h for h in link["holders"]}
+    assert set(holders) == set(truth["cycles"][0]), holders
+    assert all(h["confidence"] == "certain" and "deferred sync.(*WaitGroup).Done" in h["evidence"] for h in holders.values())

@@ -1,0 +1,3 @@
+module goroscope.example/values
+
+go 1.21
