@@ -4,8 +4,9 @@
 //! parameter or local of another goroutine's frame that holds, points into
 //! or contains the object (DWARF variable locations) is likely; a bare
 //! stack word equal to its address, in no known variable, is unknown. A
-//! mutex's state bits are quoted as evidence but never prove an owner: the
-//! runtime does not record who locked it.
+//! mutex's state bits are quoted with the inferred holders' evidence but
+//! never prove an owner (the runtime does not record who locked it); a
+//! certain holder's evidence is its deferred Unlock alone.
 
 use std::collections::HashMap;
 
@@ -274,7 +275,7 @@ impl Session {
                     out.push(Holder {
                         id: g.goid,
                         confidence: "certain".into(),
-                        evidence: format!("deferred {unlock}{at}{state}"),
+                        evidence: format!("deferred {unlock}{at}"),
                     });
                     continue;
                 }
