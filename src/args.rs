@@ -69,6 +69,21 @@ pub enum CommandArgs {
         #[arg(long)]
         runtime_frames: bool,
     },
+    /// A Go value as the program's own fmt.Printf("%v") would print it:
+    /// a package-level variable (`main.catalog`), with fields, indexes
+    /// and map keys (`main.catalog.items[3]`, `main.byName["bob"]`), or a
+    /// typed address (`*(main.Item)(0xc000012000)`).
+    Print {
+        /// The expressions (one output line, or JSON document, each).
+        #[arg(required = true)]
+        exprs: Vec<String>,
+        /// Print like %+v (field names).
+        #[arg(long)]
+        plus: bool,
+        /// Elements decoded per slice, array or map.
+        #[arg(long, default_value_t = 100_000)]
+        max_elems: usize,
+    },
 }
 
 /// How to print the result.
@@ -104,6 +119,15 @@ impl CommandArgs {
             CommandArgs::Blocking { all } => Command::Blocking { system: all },
             CommandArgs::Chain { id } => Command::Chain { id },
             CommandArgs::Deadlocks { all } => Command::Deadlocks { system: all },
+            CommandArgs::Print {
+                exprs,
+                plus,
+                max_elems,
+            } => Command::Print {
+                exprs,
+                plus,
+                max_elems,
+            },
             CommandArgs::Bt {
                 id,
                 all,
@@ -196,6 +220,11 @@ mod tests {
         assert_eq!(i.format, Format::Dot);
         let i = parse_words(["bt", "--all"]).unwrap();
         assert!(matches!(i.command, Command::Bt { id: None, .. }));
+        let i = parse_words(["print", "main.m[\"k\"]", "--plus", "--json"]).unwrap();
+        assert!(matches!(i.command, Command::Print { plus: true, .. }));
+        assert_eq!(i.format, Format::Json);
+        assert!(parse_words(["print", "main.x", "--dot"]).is_err());
+        assert!(parse_words(["print"]).is_err());
     }
 
     #[test]

@@ -29,6 +29,12 @@ pub enum Command {
         system: bool,
         runtime_frames: bool,
     },
+    /// A Go value, printed as fmt's %v (or %+v with `plus`).
+    Print {
+        exprs: Vec<String>,
+        plus: bool,
+        max_elems: usize,
+    },
 }
 
 /// Target summary for `info`.
@@ -81,6 +87,16 @@ pub enum Output {
     Blocking(Box<BlockingReport>),
     Chain(Box<ChainReport>),
     Deadlocks(Box<crate::analysis::deadlocks::DeadlockReport>),
+    Print(Vec<PrintReport>),
+}
+
+/// What `print` reports.
+#[derive(Debug)]
+pub struct PrintReport {
+    pub expr: String,
+    pub value: crate::values::Value,
+    /// %+v instead of %v.
+    pub plus: bool,
 }
 
 /// What `chain` reports.
@@ -219,6 +235,30 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
             let r = s.deadlocks(*system)?;
             Ok(Outcome {
                 output: Output::Deadlocks(Box::new(r)),
+                warnings: Vec::new(),
+            })
+        }
+        Command::Print {
+            exprs,
+            plus,
+            max_elems,
+        } => {
+            let limits = crate::values::Limits {
+                max_elems: *max_elems,
+                ..Default::default()
+            };
+            let reports = exprs
+                .iter()
+                .map(|expr| {
+                    Ok(PrintReport {
+                        expr: expr.clone(),
+                        value: crate::values::print_expr(s, expr, limits)?,
+                        plus: *plus,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Outcome {
+                output: Output::Print(reports),
                 warnings: Vec::new(),
             })
         }

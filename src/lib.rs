@@ -14,6 +14,8 @@
 //!   JSON or DOT; [`args`]: the one command grammar (clap), shared by the
 //!   CLI (`main.rs`, which adds the target options) and the debugger
 //!   adapters.
+//! - [`values`]: Go values (DWARF types + target memory) printed as `fmt`
+//!   prints them.
 
 pub mod analysis;
 pub mod args;
@@ -28,3 +30,4 @@ pub mod report;
 pub mod session;
 pub mod traceback;
 pub mod unwind;
+pub mod values;

@@ -64,6 +64,8 @@ pub struct Session {
     pub finalizer_running: bool,
     /// Warnings gathered while loading (shown by `info`, kept in JSON).
     pub warnings: Vec<String>,
+    /// The Go type graph for values (`print`), loaded on first use.
+    pub value_types: crate::values::TypeGraphCell,
 }
 
 impl std::fmt::Debug for Session {
@@ -151,6 +153,7 @@ impl Session {
             gs,
             finalizer_running,
             warnings,
+            value_types: Default::default(),
         };
         session.prefetch_stacks();
         // Everything the goroutine walk needs is copied: a live process

@@ -32,7 +32,8 @@ impl Format {
                 Command::Info
                 | Command::Goroutines { .. }
                 | Command::Stacks { .. }
-                | Command::Bt { .. },
+                | Command::Bt { .. }
+                | Command::Print { .. },
             ) => Err(Error::Other(
                 "--dot draws wait-for graphs: use it with blocking, chain or deadlocks".into(),
             )),
@@ -72,6 +73,12 @@ impl Output {
             Output::Blocking(r) => w.write_all(text::blocking_text(r).as_bytes()),
             Output::Chain(r) => w.write_all(text::chain_text(r).as_bytes()),
             Output::Deadlocks(r) => w.write_all(text::deadlocks_text(r).as_bytes()),
+            Output::Print(rs) => {
+                for r in rs {
+                    writeln!(w, "{}", crate::values::format_value(&r.value, r.plus))?;
+                }
+                Ok(())
+            }
             Output::Goroutines {
                 goroutines, group, ..
             } => text::write_goroutines(w, goroutines, *group),
@@ -113,6 +120,20 @@ impl Output {
             Output::Blocking(r) => serde_json::to_writer(&mut *w, r)?,
             Output::Chain(r) => serde_json::to_writer(&mut *w, r)?,
             Output::Deadlocks(r) => serde_json::to_writer(&mut *w, r)?,
+            Output::Print(rs) => {
+                // One document per expression, one per line (JSON lines).
+                for (i, r) in rs.iter().enumerate() {
+                    if i > 0 {
+                        writeln!(w)?;
+                    }
+                    let doc = serde_json::json!({
+                        "expr": r.expr,
+                        "fmt": crate::values::format_value(&r.value, r.plus),
+                        "value": r.value.to_json(),
+                    });
+                    serde_json::to_writer(&mut *w, &doc)?
+                }
+            }
             Output::Goroutines {
                 go_version,
                 goroutines,

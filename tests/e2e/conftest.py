@@ -93,8 +93,9 @@ def is_crash_example(name: str) -> bool:
 
 # Examples with their own tests instead of the ready/stacks protocol:
 # overflow crashes by design before it could print `ready` (test_stacks.py);
-# values holds variables for the debugger value printers (test_gdb.py).
-OWN_TESTS = {"overflow", "values"}
+# values holds variables for the debugger value printers (test_gdb.py);
+# fmtvalues is compared with its own fmt output by `print` (test_values.py).
+OWN_TESTS = {"overflow", "values", "fmtvalues"}
 
 
 def all_examples() -> list[str]:

@@ -306,6 +306,36 @@ impl PySession {
         Ok((m.len, m.entries))
     }
 
+    /// A Go value of type `type_name` (its DWARF name: "main.Item",
+    /// "map[string]int", "*main.Node") at `addr`, decoded by the Rust core
+    /// (goroscope::values). Returns `(text, tree)`: the text fmt's `%v`
+    /// (`%+v` with `plus`) prints, and the JSON tree of docs/json.md
+    /// (`print --json` "value": kind, len/cap, children, dynamic, note) for
+    /// children displays.
+    #[pyo3(signature = (type_name, addr, plus = false, max_elems = 100_000))]
+    fn value(
+        &self,
+        py: Python<'_>,
+        type_name: &str,
+        addr: u64,
+        plus: bool,
+        max_elems: usize,
+    ) -> PyResult<(String, String)> {
+        let limits = goroscope::values::Limits {
+            max_elems,
+            ..Default::default()
+        };
+        let s = &self.inner;
+        py.detach(|| {
+            let v = goroscope::values::decode_typed(s, type_name, addr, limits)?;
+            Ok((
+                goroscope::values::format_value(&v, plus),
+                v.to_json().to_string(),
+            ))
+        })
+        .map_err(py_err)
+    }
+
     /// The dynamic type name of an interface value from its first word:
     /// the type descriptor when `empty` (`any`), else the itab. Returns
     /// e.g. "*errors.errorString", or None when the interface is nil.

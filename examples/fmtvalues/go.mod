@@ -1,0 +1,3 @@
+module goroscope.example/fmtvalues
+
+go 1.21
