@@ -5,7 +5,6 @@ pub mod discover;
 pub mod funcname;
 pub mod goroutine;
 pub mod layout;
-pub mod maps;
 pub mod runtime;
 pub mod tables;
 pub mod typedesc;

@@ -57,39 +57,6 @@ impl GoRuntime {
     }
 }
 
-impl GoRuntime {
-    /// The dynamic type name of an interface value with words `first` and
-    /// `data` (`empty`: `any`/`interface{}`, whose first word is the type
-    /// descriptor; else a non-empty interface, whose first word is an
-    /// itab); None for a nil interface.
-    pub fn interface_type(
-        &self,
-        mem: &dyn Memory,
-        first: u64,
-        empty: bool,
-    ) -> Result<Option<String>> {
-        if first == 0 {
-            return Ok(None);
-        }
-        let typ = if empty {
-            first
-        } else {
-            // itab.{_type (go1.21), Type (go1.22+: internal/abi.ITab)}.
-            let off = ["runtime.itab", "internal/abi.ITab"]
-                .iter()
-                .find_map(|t| {
-                    self.layouts
-                        .try_field(t, "_type")
-                        .or_else(|| self.layouts.try_field(t, "Type"))
-                })
-                .map(|f| f.offset)
-                .unwrap_or(8);
-            mem.read_u64(first + off).ctx("itab type")?
-        };
-        Ok(Some(self.type_name(mem, typ)?))
-    }
-}
-
 /// A bool, integer or float held behind an interface's data pointer, as
 /// Go's `printpanicval` prints it.
 fn basic_value(mem: &dyn Memory, kind: u8, data: u64) -> Result<String> {

@@ -56,6 +56,31 @@ fn exit_status(found_problems: bool, warnings: &[String]) -> i32 {
     }
 }
 
+/// Where [`Overlay`] places a value's bytes: the top of the address
+/// space, which no Go target maps.
+const OVERLAY_BASE: u64 = 0xffff_ffff_ffff_0000;
+
+/// Target memory plus one value's bytes (a value the debugger holds in
+/// registers) at [`OVERLAY_BASE`], so the values decoder reads it as if it
+/// were in memory.
+struct Overlay<'a> {
+    inner: &'a dyn goroscope::memory::Memory,
+    base: u64,
+    bytes: Vec<u8>,
+}
+
+impl goroscope::memory::Memory for Overlay<'_> {
+    fn read_exact(&self, addr: u64, buf: &mut [u8]) -> goroscope::error::Result<()> {
+        let end = self.base + self.bytes.len() as u64;
+        if addr >= self.base && addr.saturating_add(buf.len() as u64) <= end {
+            let off = (addr - self.base) as usize;
+            buf.copy_from_slice(&self.bytes[off..off + buf.len()]);
+            return Ok(());
+        }
+        self.inner.read_exact(addr, buf)
+    }
+}
+
 /// Registers from a `{name: value}` mapping (amd64 names; missing ones 0).
 fn regs_from(map: &std::collections::HashMap<String, u64>) -> Regs {
     let r = |n: &str| map.get(n).copied().unwrap_or(0);
@@ -262,57 +287,16 @@ impl PySession {
         Ok(out)
     }
 
-    /// Where the entries of a Go map are: `kind` is "classic" (hmap
-    /// buckets) or "swiss" (go1.24+ tables), `map` the address of the map
-    /// header (the map value), `slots` the layout of one bucket/group of
-    /// this map type as `{group_size, keys_off, key_stride, elems_off,
-    /// elem_stride}`. Returns `(len, [(key_addr, elem_addr), ...])` with
-    /// at most `limit` entries.
-    #[pyo3(signature = (kind, map, slots, limit = usize::MAX))]
-    fn map_entries(
-        &self,
-        kind: &str,
-        map: u64,
-        slots: std::collections::HashMap<String, u64>,
-        limit: usize,
-    ) -> PyResult<(u64, Vec<(u64, u64)>)> {
-        use goroscope::goruntime::maps::{MapKind, SlotLayout};
-        let kind = match kind {
-            "classic" => MapKind::Classic,
-            "swiss" => MapKind::Swiss,
-            k => {
-                return Err(GoroscopeError::new_err(format!(
-                    "unknown map kind {k:?} (classic or swiss)"
-                )))
-            }
-        };
-        let get = |k: &str| {
-            slots
-                .get(k)
-                .copied()
-                .ok_or_else(|| GoroscopeError::new_err(format!("slot layout lacks {k:?}")))
-        };
-        let layout = SlotLayout {
-            group_size: get("group_size")?,
-            keys_off: get("keys_off")?,
-            key_stride: get("key_stride")?,
-            elems_off: get("elems_off")?,
-            elem_stride: get("elem_stride")?,
-        };
-        let s = &self.inner;
-        let m =
-            s.rt.map_entries(s.target.as_ref(), kind, map, &layout, limit)
-                .map_err(py_err)?;
-        Ok((m.len, m.entries))
-    }
-
     /// A Go value of type `type_name` (its DWARF name: "main.Item",
     /// "map[string]int", "*main.Node") at `addr`, decoded by the Rust core
     /// (goroscope::values). Returns `(text, tree)`: the text fmt's `%v`
     /// (`%+v` with `plus`) prints, and the JSON tree of docs/json.md
     /// (`print --json` "value": kind, len/cap, children, dynamic, note) for
     /// children displays.
-    #[pyo3(signature = (type_name, addr, plus = false, max_elems = 100_000))]
+    ///
+    /// `data`: the value's bytes, for a value not in target memory (a
+    /// register, as a debugger holds an argument); `addr` is then ignored.
+    #[pyo3(signature = (type_name, addr, plus = false, max_elems = 100_000, data = None))]
     fn value(
         &self,
         py: Python<'_>,
@@ -320,6 +304,7 @@ impl PySession {
         addr: u64,
         plus: bool,
         max_elems: usize,
+        data: Option<Vec<u8>>,
     ) -> PyResult<(String, String)> {
         let limits = goroscope::values::Limits {
             max_elems,
@@ -327,7 +312,33 @@ impl PySession {
         };
         let s = &self.inner;
         py.detach(|| {
-            let v = goroscope::values::decode_typed(s, type_name, addr, limits)?;
+            let v = match data {
+                None => goroscope::values::decode_typed(s, type_name, addr, limits)?,
+                Some(bytes) => {
+                    let mem = Overlay {
+                        inner: s.target.as_ref(),
+                        base: OVERLAY_BASE,
+                        bytes,
+                    };
+                    let types = goroscope::values::type_graph(s)?;
+                    let mut d = goroscope::values::Decoder::new(
+                        &mem,
+                        types,
+                        s.rt.bias,
+                        s.rt.types_base,
+                        limits,
+                    );
+                    d.go_minor = s.rt.version.minor;
+                    let ty = types.by_name(type_name).ok_or_else(|| {
+                        Error::Other(format!(
+                            "no Go type named {type_name:?} in the binary's DWARF"
+                        ))
+                    })?;
+                    let mut v = d.decode(ty, OVERLAY_BASE);
+                    v.addr = 0;
+                    v
+                }
+            };
             Ok((
                 goroscope::values::format_value(&v, plus),
                 v.to_json().to_string(),
@@ -336,134 +347,33 @@ impl PySession {
         .map_err(py_err)
     }
 
-    /// The dynamic type name of an interface value from its first word:
-    /// the type descriptor when `empty` (`any`), else the itab. Returns
-    /// e.g. "*errors.errorString", or None when the interface is nil.
-    fn interface_type(&self, first: u64, empty: bool) -> PyResult<Option<String>> {
-        let s = &self.inner;
-        s.rt.interface_type(s.target.as_ref(), first, empty)
-            .map_err(py_err)
-    }
-
-    /// A channel's state, from its `hchan` at `addr`: a dict with `len`,
-    /// `cap`, `closed`, `receivers` and `senders` (ids of the goroutines
-    /// queued on it) and `elements`: the addresses of the buffered
-    /// elements, oldest first (at most `limit`).
-    #[pyo3(signature = (addr, limit = usize::MAX))]
-    fn chan_state<'py>(
-        &self,
-        py: Python<'py>,
-        addr: u64,
-        limit: usize,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let s = &self.inner;
-        let (_, by_addr) = s.g_index();
-        let q = s.chan_queues(addr, &by_addr);
-        let field = |name: &str| {
-            s.rt.layouts
-                .try_field("runtime.hchan", name)
-                .map(|f| f.offset)
-        };
-        let mem = s.target.as_ref();
-        let mut elements = Vec::new();
-        if let (Some(buf), Some(recvx), Some(esize)) =
-            (field("buf"), field("recvx"), field("elemsize"))
-        {
-            let buf = mem.read_u64(addr + buf).map_err(py_err)?;
-            let recvx = mem.read_u64(addr + recvx).map_err(py_err)?;
-            let esize = u64::from(mem.read_u16(addr + esize).map_err(py_err)?);
-            let cap = q.state.cap;
-            if cap > 0 && buf != 0 {
-                for k in 0..q.state.len.min(cap).min(limit as u64) {
-                    elements.push(buf + ((recvx + k) % cap) * esize);
-                }
-            }
-        }
-        let d = PyDict::new(py);
-        d.set_item("len", q.state.len)?;
-        d.set_item("cap", q.state.cap)?;
-        d.set_item("closed", q.state.closed)?;
-        d.set_item("receivers", q.recv_ids.clone())?;
-        d.set_item("senders", q.send_ids.clone())?;
-        d.set_item("elements", elements)?;
-        Ok(d)
-    }
-
-    /// The state of the `sync.Mutex` (`kind` "mutex") or `sync.RWMutex`
-    /// ("rwmutex") at `addr`: a dict with `locked`, `starving`, `waiters`
-    /// (goroutines queued for the lock; for an RWMutex, its writer lock),
-    /// for an RWMutex also `readers` (read locks held) and
-    /// `writer_waiting`, and `holders`: `[(goroutine id, evidence)]` of
-    /// the goroutines certain to hold it (a pending deferred Unlock/RUnlock
-    /// of this very lock).
-    fn lock_state<'py>(
-        &self,
-        py: Python<'py>,
-        addr: u64,
-        kind: &str,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let s = &self.inner;
-        let mem = s.target.as_ref();
-        let off = |ty: &str, paths: &[&str]| {
-            paths
-                .iter()
-                .find_map(|p| s.rt.layouts.try_field(ty, p))
-                .map(|f| f.offset)
-                .unwrap_or(0)
-        };
-        let d = PyDict::new(py);
-        let (mutex, holder_kinds): (u64, &[&str]) = match kind {
-            "mutex" => (addr, &["mutex"]),
-            "rwmutex" => {
-                // readerCount < 0: a writer is pending (rwmutexMaxReaders
-                // was subtracted).
-                let rc = off("sync.RWMutex", &["readerCount.v", "readerCount"]);
-                let count = mem.read_u32(addr + rc).map_err(py_err)? as i32;
-                let pending = count < 0;
-                let readers = if pending { count + (1 << 30) } else { count };
-                d.set_item("readers", readers)?;
-                d.set_item("writer_waiting", pending)?;
-                (
-                    addr + off("sync.RWMutex", &["w"]),
-                    &["rwmutex write", "rwmutex read"],
-                )
-            }
+    /// The goroutines certain to hold the `sync.Mutex` (`kind` "mutex")
+    /// or `sync.RWMutex` ("rwmutex") at `addr`: `[(goroutine id,
+    /// evidence)]`, from a pending deferred Unlock/RUnlock of this very
+    /// lock (the analysis layer's holders; the lock's state comes from
+    /// [`Self::value`]).
+    fn lock_holders(&self, py: Python<'_>, addr: u64, kind: &str) -> PyResult<Vec<(u64, String)>> {
+        let kinds: &[&str] = match kind {
+            "mutex" => &["mutex"],
+            "rwmutex" => &["rwmutex write", "rwmutex read"],
             k => {
                 return Err(GoroscopeError::new_err(format!(
                     "unknown lock kind {k:?} (mutex or rwmutex)"
                 )))
             }
         };
-        let st = off("sync.Mutex", &["state", "mu.state"]);
-        let state = mem.read_u32(mutex + st).map_err(py_err)?;
-        d.set_item("locked", state & 1 != 0)?;
-        d.set_item("starving", state & 4 != 0)?;
-        d.set_item("waiters", state >> 3)?;
-        let mut holders: Vec<(u64, String)> = Vec::new();
-        for k in holder_kinds {
-            for h in s.holders_of(addr, k, &[]) {
-                if h.confidence == "certain" && !holders.iter().any(|(id, _)| *id == h.id) {
-                    holders.push((h.id, h.evidence));
+        let s = &self.inner;
+        Ok(py.detach(|| {
+            let mut holders: Vec<(u64, String)> = Vec::new();
+            for k in kinds {
+                for h in s.holders_of(addr, k, &[]) {
+                    if h.confidence == "certain" && !holders.iter().any(|(id, _)| *id == h.id) {
+                        holders.push((h.id, h.evidence));
+                    }
                 }
             }
-        }
-        d.set_item("holders", holders)?;
-        Ok(d)
-    }
-
-    /// The `sync.WaitGroup` at `addr`: `(counter, waiters)` (the number of
-    /// Done calls outstanding, and the goroutines blocked in Wait).
-    fn waitgroup_state(&self, addr: u64) -> PyResult<(i64, u64)> {
-        let s = &self.inner;
-        let off = ["state.v", "state"]
-            .iter()
-            .find_map(|p| s.rt.layouts.try_field("sync.WaitGroup", p))
-            .map(|f| f.offset)
-            .unwrap_or(0);
-        let v = s.target.read_u64(addr + off).map_err(py_err)?;
-        // High 32 bits: the counter; low 31: waiters (go1.25 keeps a
-        // synctest bubble flag in the top bit of the low word).
-        Ok(((v >> 32) as u32 as i32 as i64, v & 0x7fff_ffff))
+            holders
+        }))
     }
 
     /// The goroutine whose `runtime.g` is at `addr`: `(id, state)`, the
