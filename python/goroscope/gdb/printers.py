@@ -1,72 +1,25 @@
-"""Go value printers for gdb. Maps, channels, interfaces, locks and
-goroutines are decoded by the Rust core; gdb prints the keys, elements
-and fields with its own DWARF types."""
+"""Go value printers for gdb. Go values are decoded by the Rust core
+(goroscope::values, through ``Session.value``): maps, channels,
+interfaces, sync.Mutex/RWMutex/WaitGroup, time.Time, time.Duration and
+contexts. These printers only adapt the result to gdb: the Go fmt text
+where that is what Go users expect, children (``display_hint`` "map" or
+"array", so ``set print elements`` applies) where the value is a
+collection. Slices and strings are gdb's own values, shown as Go shows
+them."""
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+import json
+import struct
+from typing import Any, Dict, Optional, Tuple
 
 import gdb
 
 from goroscope.gdb.host import CTL
 
-# Maps are walked by the Rust core (classic buckets and swiss tables); the
-# layout of this map type's bucket or group comes from gdb's DWARF types,
-# and the keys and elements are then printed by gdb (and these printers).
-
 
 def _fields(t) -> Dict[str, "gdb.Field"]:
     return {f.name: f for f in t.fields() if f.name}
-
-
-def _map_layout(t):
-    """(kind, slot layout, key type, elem type) of a Go map type, or None."""
-    st = t.strip_typedefs()
-    if st.code != gdb.TYPE_CODE_PTR:
-        return None
-    hdr = st.target().strip_typedefs()
-    name = hdr.tag or hdr.name or ""
-    if name.startswith("hash<"):
-        bucket = _fields(hdr)["buckets"].type.strip_typedefs().target().strip_typedefs()
-        f = _fields(bucket)
-        keys, elems = f["keys"], f["values"]
-        ktype, etype = keys.type.strip_typedefs().target(), elems.type.strip_typedefs().target()
-        layout = {
-            "group_size": bucket.sizeof,
-            "keys_off": keys.bitpos // 8,
-            "key_stride": ktype.sizeof,
-            "elems_off": elems.bitpos // 8,
-            "elem_stride": etype.sizeof,
-        }
-        return "classic", layout, ktype, etype
-    if name.startswith("map<"):
-        table = _fields(hdr)["dirPtr"].type.strip_typedefs().target().strip_typedefs().target().strip_typedefs()
-        group = _fields(_fields(table)["groups"].type.strip_typedefs())["data"].type.strip_typedefs().target().strip_typedefs()
-        g = _fields(group)
-        if "slots" in g:
-            slot = g["slots"].type.strip_typedefs().target().strip_typedefs()
-            sf = _fields(slot)
-            base = g["slots"].bitpos // 8
-            ktype, etype = sf["key"].type, sf["elem"].type
-            layout = {
-                "group_size": group.sizeof,
-                "keys_off": base + sf["key"].bitpos // 8,
-                "key_stride": slot.sizeof,
-                "elems_off": base + sf["elem"].bitpos // 8,
-                "elem_stride": slot.sizeof,
-            }
-        else:  # keys and elems in separate arrays (GOEXPERIMENT=mapsplitgroup)
-            keys, elems = g["keys"], g["elems"]
-            ktype, etype = keys.type.strip_typedefs().target(), elems.type.strip_typedefs().target()
-            layout = {
-                "group_size": group.sizeof,
-                "keys_off": keys.bitpos // 8,
-                "key_stride": ktype.sizeof,
-                "elems_off": elems.bitpos // 8,
-                "elem_stride": etype.sizeof,
-            }
-        return "swiss", layout, ktype, etype
-    return None
 
 
 def _print_limit() -> Optional[int]:
@@ -77,54 +30,130 @@ def _print_limit() -> Optional[int]:
     return None if v in (None, 0) else int(v)
 
 
-class MapPrinter:
-    """A Go map: `map[K]V (len N) = {[k] = v, ...}`."""
+def _go_type_name(t) -> str:
+    """The Go (DWARF) name of a gdb type: gdb keeps Go's names
+    (`map[string]int`, `main.Item`), but may not name a pointer type."""
+    if t.name:
+        return t.name
+    if t.code == gdb.TYPE_CODE_PTR and t.target().name:
+        return "*" + t.target().name
+    return str(t)
 
-    def __init__(self, val, info):
+
+def _value_bytes(val) -> bytes:
+    """The bytes of a value gdb holds outside target memory (an argument
+    in registers), for the Rust decoder to read in its place."""
+    t = val.type.strip_typedefs()
+    size = t.sizeof
+    code = t.code
+    if code in (gdb.TYPE_CODE_PTR, gdb.TYPE_CODE_INT, gdb.TYPE_CODE_BOOL, gdb.TYPE_CODE_CHAR, gdb.TYPE_CODE_ENUM):
+        return (int(val) & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+    if code == gdb.TYPE_CODE_FLT:
+        return struct.pack("<d" if size == 8 else "<f", float(val))
+    out = bytearray(size)
+    if code == gdb.TYPE_CODE_STRUCT:
+        for f in t.fields():
+            if f.bitpos % 8 or f.is_base_class:
+                raise gdb.error("bit fields")
+            b = _value_bytes(val[f])
+            out[f.bitpos // 8 : f.bitpos // 8 + len(b)] = b
+        return bytes(out)
+    if code == gdb.TYPE_CODE_ARRAY:
+        lo, hi = t.range()
+        step = t.target().sizeof
+        for i in range(lo, hi + 1):
+            out[(i - lo) * step : (i - lo + 1) * step] = _value_bytes(val[i])
+        return bytes(out)
+    raise gdb.error(f"cannot take the bytes of {t}")
+
+
+_TYPES: Dict[str, Any] = {}
+
+
+def _gdb_type(name: str):
+    """gdb's type for a Go type name, or None (cached per name)."""
+    if name not in _TYPES:
+        try:
+            _TYPES[name] = _lookup_go_type(name)
+        except (gdb.error, RuntimeError, ValueError):
+            _TYPES[name] = None
+    return _TYPES[name]
+
+
+_SCALARS = ("bool", "int", "uint", "float")
+
+
+def _child(tree: Dict[str, Any]):
+    """A child of a decoded value, for gdb to print: the value at its
+    address with its gdb type (so these printers apply again), else its
+    scalar, else its fmt text."""
+    addr = tree.get("addr")
+    if addr and "error" not in tree:
+        t = _gdb_type(tree["type"])
+        if t is not None:
+            return gdb.Value(addr).cast(t.pointer()).dereference()
+    if tree.get("kind") in _SCALARS and "value" in tree:
+        return tree["value"]
+    return tree.get("text", "?")
+
+
+class _Decoded:
+    """A value decoded by the Rust core: `(fmt text, JSON tree)`, loaded
+    once; a failure is shown in place of the value, never raised."""
+
+    def __init__(self, val, name: Optional[str] = None):
         self.val = val
-        self.kind, self.layout, self.ktype, self.etype = info
-        self._entries = None
-        self._error = None
+        self.name = name or _go_type_name(val.type)
+        self._got: Optional[Tuple[str, Dict[str, Any]]] = None
+        self.error: Optional[str] = None
 
-    def _load(self):
-        if self._entries is None and self._error is None:
+    def load(self) -> Optional[Tuple[str, Dict[str, Any]]]:
+        if self._got is None and self.error is None:
             limit = _print_limit()
             try:
-                n, entries = CTL.session().map_entries(self.kind, int(self.val), self.layout, limit if limit is not None else 2**62)
-                self._entries = (n, entries)
+                addr = self.val.address
+                data = None if addr is not None else _value_bytes(self.val)
+                text, tree = CTL.session().value(self.name, int(addr) if addr is not None else 0, False, limit if limit is not None else 2**62, data)
+                self._got = (text, json.loads(tree))
             except Exception as e:  # shown in place of the value, never raised
-                self._error = str(e)
-        return self._entries
+                self.error = str(e)
+        return self._got
 
-    def _addr(self) -> Optional[int]:
-        try:
-            return int(self.val)
-        except gdb.error:  # optimized out
-            return None
+    def text(self) -> str:
+        got = self.load()
+        return got[0] if got else f"<goroscope: {self.error}>"
+
+
+class FmtPrinter(_Decoded):
+    """Values Go users know by their fmt text: time.Time
+    (`2024-03-15 10:30:00 +0000 UTC`), time.Duration (`1m30s`), contexts
+    (`context.Background.WithCancel`)."""
 
     def to_string(self):
-        name = self.val.type.name or "map"
-        addr = self._addr()
-        if addr is None:
-            return "<optimized out>"
-        if addr == 0:
-            return f"{name} nil"
-        got = self._load()
+        return self.text()
+
+
+class MapPrinter(_Decoded):
+    """A Go map: `map[K]V (len N) = {[k] = v, ...}` in fmt's key order."""
+
+    def to_string(self):
+        got = self.load()
         if got is None:
-            return f"{name} {int(self.val):#x} <goroscope: {self._error}>"
-        return f"{name} (len {got[0]})"
+            return f"{self.name} <goroscope: {self.error}>"
+        if got[1].get("nil"):
+            return f"{self.name} nil"
+        return f"{self.name} (len {got[1].get('len', 0)})"
 
     def display_hint(self):
         return "map"
 
     def children(self):
-        got = self._load() if self._addr() else None
+        got = self.load()
         if not got:
             return
-        kp, ep = self.ktype.pointer(), self.etype.pointer()
-        for i, (k, e) in enumerate(got[1]):
-            yield f"k{i}", gdb.Value(k).cast(kp).dereference()
-            yield f"v{i}", gdb.Value(e).cast(ep).dereference()
+        for i, e in enumerate(got[1].get("children", [])):
+            yield f"k{i}", _child(e["key"])
+            yield f"v{i}", _child(e["value"])
 
 
 class SlicePrinter:
@@ -195,176 +224,77 @@ def _lookup_go_type(name: str):
     return t
 
 
-def _direct_iface(t) -> bool:
-    """Go stores pointer-shaped values in the interface's data word itself."""
-    t = t.strip_typedefs()
-    if t.code in (gdb.TYPE_CODE_PTR, gdb.TYPE_CODE_FUNC):
-        return True
-    if t.code == gdb.TYPE_CODE_STRUCT:
-        f = t.fields()
-        return len(f) == 1 and _direct_iface(f[0].type)
-    if t.code == gdb.TYPE_CODE_ARRAY:
-        lo, hi = t.range()
-        return hi - lo == 0 and _direct_iface(t.target())
-    return False
-
-
-class InterfacePrinter:
-    """A Go interface: `(T) value` with its dynamic type (named by the Rust
-    core from the type descriptor or itab), or `nil`."""
-
-    def __init__(self, val, empty: bool):
-        self.val = val
-        self.empty = empty
+class InterfacePrinter(_Decoded):
+    """A Go interface: `(T) value`, the dynamic type and the value as fmt
+    prints it (an error's Error(), a context's chain), or `nil`."""
 
     def to_string(self):
-        try:
-            first = int(self.val["_type" if self.empty else "tab"])
-            data = int(self.val["data"])
-        except gdb.error:
-            return "<optimized out>"
-        if first == 0:
+        got = self.load()
+        if got is None:
+            return f"<goroscope: {self.error}>"
+        text, tree = got
+        dyn = tree.get("dynamic")
+        if tree.get("nil") or dyn is None:
             return "nil"
-        try:
-            name = CTL.session().interface_type(first, self.empty)
-        except Exception as e:  # shown in place of the value, never raised
-            return f"<goroscope: {e}>"
-        try:
-            t = _lookup_go_type(name)
-        except gdb.error:
-            return f"({name}) data={data:#x}"
-        try:
-            if _direct_iface(t):
-                v = gdb.Value(data).cast(t)
-                st = t.strip_typedefs()
-                if st.code == gdb.TYPE_CODE_PTR and st.target().strip_typedefs().code == gdb.TYPE_CODE_STRUCT and data:
-                    return f"({name}) {data:#x} = {v.dereference().format_string()}"
-                return f"({name}) {v.format_string()}"
-            return f"({name}) {gdb.Value(data).cast(t.pointer()).dereference().format_string()}"
-        except gdb.error as e:
-            return f"({name}) data={data:#x} <{e}>"
+        return f"({dyn['type']}) {text}"
 
 
-class ChanPrinter:
-    """A Go channel: `chan int (len 2, cap 4) = {7, 8}`, with `closed` and
-    the goroutines queued to receive or send; decoded by the Rust core."""
-
-    def __init__(self, val):
-        self.val = val
-        self._state = None
-        self._error = None
-
-    def _addr(self) -> Optional[int]:
-        try:
-            return int(self.val)
-        except gdb.error:
-            return None
-
-    def _load(self):
-        if self._state is None and self._error is None:
-            limit = _print_limit()
-            try:
-                self._state = CTL.session().chan_state(self._addr(), limit if limit is not None else 2**62)
-            except Exception as e:  # shown in place of the value, never raised
-                self._error = str(e)
-        return self._state
-
-    def _elem_type(self):
-        hchan = self.val.type.strip_typedefs().target().strip_typedefs()
-        try:
-            sudog = _fields(_fields(hchan)["recvq"].type.strip_typedefs())["first"].type.strip_typedefs().target().strip_typedefs()
-            return _fields(sudog)["elem"].type.strip_typedefs().target()
-        except (KeyError, gdb.error):
-            name = hchan.tag or hchan.name or ""
-            return _lookup_go_type(name[name.index("<") + 1 : name.rindex(">")])
+class ChanPrinter(_Decoded):
+    """A Go channel: `chan int 0xc000… (len 2, cap 4) = {7, 8}`, with
+    `closed` and the goroutines queued to receive or send."""
 
     def to_string(self):
-        name = self.val.type.name or "chan"
-        addr = self._addr()
-        if addr is None:
-            return "<optimized out>"
-        if addr == 0:
-            return f"{name} nil"
-        st = self._load()
-        if st is None:
-            return f"{name} {addr:#x} <goroscope: {self._error}>"
+        got = self.load()
+        if got is None:
+            return f"{self.name} <goroscope: {self.error}>"
+        st = got[1]
+        addr = st.get("value", 0)
+        if not addr:
+            return f"{self.name} nil"
         facts = [f"len {st['len']}", f"cap {st['cap']}"]
-        if st["closed"]:
+        if st.get("closed"):
             facts.append("closed")
-        for what in ("receivers", "senders"):
-            if st[what]:
-                facts.append(f"{what}: goroutine{'s' if len(st[what]) > 1 else ''} {' '.join(map(str, st[what]))}")
-        return f"{name} {addr:#x} ({', '.join(facts)})"
+        for what, key in (("receivers", "recv_waiters"), ("senders", "send_waiters")):
+            ids = st.get(key) or []
+            if ids:
+                facts.append(f"{what}: goroutine{'s' if len(ids) > 1 else ''} {' '.join(map(str, ids))}")
+        return f"{self.name} {addr:#x} ({', '.join(facts)})"
 
     def display_hint(self):
         return "array"
 
     def children(self):
-        st = self._load() if self._addr() else None
-        if not st or not st["elements"]:
+        got = self.load()
+        if not got:
             return
-        try:
-            ptr = self._elem_type().pointer()
-        except (gdb.error, ValueError):
-            return
-        for i, a in enumerate(st["elements"]):
-            yield f"[{i}]", gdb.Value(a).cast(ptr).dereference()
+        for i, e in enumerate(got[1].get("children", [])):
+            yield f"[{i}]", _child(e["value"])
 
 
-class LockPrinter:
-    """sync.Mutex / sync.RWMutex: state and the goroutines certain to hold
-    it (a pending deferred Unlock of this very lock), from the Rust core."""
-
-    def __init__(self, val, kind: str):
-        self.val = val
-        self.kind = kind
+class SyncPrinter(_Decoded):
+    """sync.Mutex / sync.RWMutex / sync.WaitGroup: the state the Rust core
+    decodes (`locked, 2 waiters`; `counter 2, waiters 1`) and, for locks,
+    the goroutines certain to hold them (a pending deferred Unlock/RUnlock
+    of this very lock, from the analysis layer)."""
 
     def to_string(self):
-        name = self.val.type.name
         addr = self.val.address
         if addr is None:
-            return f"{name} <not in memory>"
-        try:
-            st = CTL.session().lock_state(int(addr), self.kind)
-        except Exception as e:  # shown in place of the value, never raised
-            return f"{name} <goroscope: {e}>"
-        facts = []
-        if self.kind == "rwmutex":
-            if st["readers"]:
-                facts.append(f"{st['readers']} reader{'s' if st['readers'] != 1 else ''} holding or queued")
-            if st["locked"] and not st["readers"] and not st["writer_waiting"]:
-                facts.append("write-locked")
-            if st["writer_waiting"]:
-                facts.append("writer waiting")
-            if not facts:
-                facts.append("unlocked")
-        else:
-            facts.append("locked" if st["locked"] else "unlocked")
-        if st["starving"]:
-            facts.append("starving")
-        if st["waiters"]:
-            facts.append(f"{st['waiters']} waiter{'s' if st['waiters'] != 1 else ''}")
-        for gid, why in st["holders"]:
-            facts.append(f"held by goroutine {gid}: {why}")
-        return f"{name} ({', '.join(facts)})"
-
-
-class WaitGroupPrinter:
-    """sync.WaitGroup: `sync.WaitGroup (counter 2, 1 waiter)`."""
-
-    def __init__(self, val):
-        self.val = val
-
-    def to_string(self):
-        name = self.val.type.name
-        addr = self.val.address
-        if addr is None:
-            return f"{name} <not in memory>"
-        try:
-            counter, waiters = CTL.session().waitgroup_state(int(addr))
-        except Exception as e:  # shown in place of the value, never raised
-            return f"{name} <goroscope: {e}>"
-        return f"{name} (counter {counter}, {waiters} waiter{'s' if waiters != 1 else ''})"
+            return f"{self.name} <not in memory>"
+        got = self.load()
+        if got is None:
+            return f"{self.name} <goroscope: {self.error}>"
+        facts = [got[1].get("note") or got[0]]
+        kind = {"sync.Mutex": "mutex", "sync.RWMutex": "rwmutex"}.get(self.name)
+        if kind:
+            try:
+                holders = CTL.session().lock_holders(int(addr), kind)
+            except Exception as e:  # shown in place of the value, never raised
+                holders = []
+                facts.append(f"holders unknown: {e}")
+            for gid, why in holders:
+                facts.append(f"held by goroutine {gid}: {why}")
+        return f"{self.name} ({', '.join(facts)})"
 
 
 class GPrinter:
@@ -389,41 +319,6 @@ class GPrinter:
         return f"{addr:#x} (goroutine {got[0]} [{got[1]}])"
 
 
-def go_duration(d: int) -> str:
-    """time.Duration.String()."""
-    if d == 0:
-        return "0s"
-    u = abs(d)
-
-    def frac(v: int, prec: int) -> str:
-        whole, part = divmod(v, 10**prec)
-        return f"{whole}.{part:0{prec}d}".rstrip("0") if part else str(whole)
-
-    if u < 1_000_000_000:
-        s = f"{u}ns" if u < 1000 else frac(u, 3) + "µs" if u < 1_000_000 else frac(u, 6) + "ms"
-    else:
-        s = frac(u % 60_000_000_000, 9) + "s"
-        mins = u // 60_000_000_000
-        if mins:
-            s = f"{mins % 60}m{s}"
-            if mins >= 60:
-                s = f"{mins // 60}h{s}"
-    return "-" + s if d < 0 else s
-
-
-class DurationPrinter:
-    """time.Duration as Go prints it (`1m30s`)."""
-
-    def __init__(self, val):
-        self.val = val
-
-    def to_string(self):
-        try:
-            return go_duration(int(self.val))
-        except gdb.error:
-            return "<optimized out>"
-
-
 class GoPrinters:
     """Value printers for Go types (goroscope)."""
 
@@ -438,31 +333,26 @@ class GoPrinters:
         name = t.name or ""
         try:
             if name.startswith("map["):
-                info = _map_layout(t)
-                return MapPrinter(val, info) if info else None
-            if name in ("sync.Mutex", "sync.RWMutex"):
-                return LockPrinter(val, "mutex" if name == "sync.Mutex" else "rwmutex")
+                return MapPrinter(val)
+            if name in ("sync.Mutex", "sync.RWMutex", "sync.WaitGroup"):
+                return SyncPrinter(val)
             if name == "*runtime.g" or (t.code == gdb.TYPE_CODE_PTR and str(t.target()) == "runtime.g"):
                 return GPrinter(val)
-            if name == "sync.WaitGroup":
-                return WaitGroupPrinter(val)
-            if name == "time.Duration":
-                return DurationPrinter(val)
+            if name in ("time.Time", "time.Duration") or name.startswith("*context.") or name.startswith("context."):
+                st = t.strip_typedefs()
+                if not (name == "context.Context" and st.code == gdb.TYPE_CODE_STRUCT):
+                    return FmtPrinter(val)
             st = t.strip_typedefs()
             if st.code == gdb.TYPE_CODE_STRUCT and len(st.fields()) == 2:
                 names = {f.name for f in st.fields()}
-                if names == {"_type", "data"}:
-                    return InterfacePrinter(val, empty=True)
-                if names == {"tab", "data"}:
-                    return InterfacePrinter(val, empty=False)
+                if names in ({"_type", "data"}, {"tab", "data"}):
+                    return InterfacePrinter(val)
             if name.startswith("chan ") or name.startswith("<-chan ") or name.startswith("chan<- "):
                 return ChanPrinter(val)
             if name == "string":
-                st = t.strip_typedefs()
                 if st.code == gdb.TYPE_CODE_STRUCT and {"str", "len"} <= set(_fields(st)):
                     return StringPrinter(val)
             if name.startswith("[]"):
-                st = t.strip_typedefs()
                 if st.code == gdb.TYPE_CODE_STRUCT and {"array", "len", "cap"} <= set(_fields(st)):
                     return SlicePrinter(val)
         except (gdb.error, KeyError, AttributeError):
