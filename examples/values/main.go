@@ -1,16 +1,18 @@
 // Command values is a goroscope example for debugger value printers: package
 // variables holding big maps (10 000 entries: several swiss tables from
 // go1.24, many classic buckets and overflow buckets before), a map with
-// deleted entries, slices, strings and nested structs. Before it idles it
-// writes each variable as fmt prints it (%v, maps sorted by key) to
-// PATH.values, one "name<TAB>value" line each, then the runtime's own
-// stack dump to PATH (-stacks), and prints "ready pid=N".
+// deleted entries, slices, strings, nested structs, a time.Time and a
+// context chain. Before it idles it writes each variable as fmt prints it
+// (%v, maps sorted by key) to PATH.values, one "name<TAB>value" line each,
+// then the runtime's own stack dump to PATH (-stacks), and prints
+// "ready pid=N".
 //
 // It is not one of the matrix examples (tests/e2e/conftest.py OWN_TESTS):
 // tests/e2e/test_gdb.py runs it and compares gdb's printing with the file.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -64,6 +66,9 @@ var (
 	jobs     = make(chan int, 4)
 	closedCh = make(chan string, 2)
 	nilCh    chan int
+	started  = time.Date(2024, 3, 15, 10, 30, 0, 250, time.UTC)
+	ctx      context.Context
+	stop     context.CancelFunc
 	service  = Service{
 		Name:    "billing",
 		Ports:   []int{80, 443, 8080},
@@ -73,7 +78,11 @@ var (
 	}
 )
 
+// ctxKey is the key type of ctx's value.
+type ctxKey string
+
 func build() {
+	ctx, stop = context.WithCancel(context.WithValue(context.Background(), ctxKey("user"), "alice"))
 	jobs <- 7
 	jobs <- 8
 	closeCh()
@@ -108,6 +117,7 @@ func main() {
 		{"anyInt", anyInt}, {"anyText", anyText}, {"anyDep", anyDep}, {"anyPtr", anyPtr}, {"anyNil", anyNil},
 		{"err", err}, {"nilErr", nilErr}, {"timeout", timeout}, {"tick", tick}, {"longest", longest},
 		{"jobs", jobs}, {"closedCh", closedCh}, {"nilCh", nilCh},
+		{"started", started}, {"ctx", ctx},
 	} {
 		fmt.Fprintf(&b, "%s\t%v\n", v.name, v.val)
 	}
