@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::binary::pclntab::{uvarints, FUNCDATA_OPEN_CODED_DEFER_INFO};
 use crate::goruntime::goroutine::G;
+use crate::goruntime::syncstate::{rwmutex_readers, MutexState};
 use crate::session::Session;
 use crate::unwind::{self, PhysFrame};
 
@@ -346,15 +347,19 @@ fn plural(n: i32) -> &'static str {
 /// A sync.Mutex state word: mutexLocked (1), mutexWoken (2),
 /// mutexStarving (4), waiters from bit 3 up.
 fn describe_mutex(what: &str, st: i32) -> String {
-    let waiters = st >> 3;
+    let m = MutexState::from_state(st as u32);
     let mut s = format!(
         "{what} is {} (state {st:#x})",
-        if st & 1 != 0 { "locked" } else { "unlocked" }
+        if m.locked { "locked" } else { "unlocked" }
     );
-    if waiters > 0 {
-        s.push_str(&format!(", {waiters} waiter{}", plural(waiters)));
+    if m.waiters > 0 {
+        s.push_str(&format!(
+            ", {} waiter{}",
+            m.waiters,
+            plural(m.waiters as i32)
+        ));
     }
-    if st & 4 != 0 {
+    if m.starving {
         s.push_str(", starving");
     }
     s
@@ -365,15 +370,12 @@ fn describe_mutex(what: &str, st: i32) -> String {
 /// behind that writer count too) and readerWait (the earlier readers the
 /// writer still waits for).
 fn describe_rwmutex(w_state: i32, rc: i32, rw: i32) -> String {
-    const MAX_READERS: i32 = 1 << 30;
-    let readers = if rc < 0 {
-        let n = rc.wrapping_add(MAX_READERS);
-        format!(
+    let readers = match rwmutex_readers(rc) {
+        (true, n) => format!(
             "a writer is pending or holds it; {n} reader{} hold or wait",
             plural(n)
-        )
-    } else {
-        format!("{rc} reader{} hold it", plural(rc))
+        ),
+        (false, n) => format!("{n} reader{} hold it", plural(n)),
     };
     format!(
         "{}; readerCount {rc} ({readers}), readerWait {rw}",

@@ -360,14 +360,11 @@ impl Session {
     /// count below it (bit 31 is the synctest bubble flag from go1.25).
     fn waitgroup_state(&self, wg: u64) -> Option<WaitGroupState> {
         let state = self.u64_at(wg + self.field("sync.WaitGroup", "state")?)?;
-        let low_mask = if self.rt.version.at_least(25) {
-            0x7fff_ffff
-        } else {
-            0xffff_ffff
-        };
+        let (counter, waiters) =
+            crate::goruntime::syncstate::waitgroup_counts(state, self.rt.version.at_least(25));
         Some(WaitGroupState {
-            counter: (state >> 32) as u32,
-            waiters: (state & low_mask) as u32,
+            counter: counter as u32,
+            waiters,
         })
     }
 

@@ -6,6 +6,7 @@ pub mod funcname;
 pub mod goroutine;
 pub mod layout;
 pub mod runtime;
+pub mod syncstate;
 pub mod tables;
 pub mod typedesc;
 pub mod value;

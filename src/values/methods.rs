@@ -6,6 +6,7 @@
 //! one exception, `timerCtx.String()`, includes `time.Until(deadline)`,
 //! which is computed against the host's clock now.
 
+use crate::goruntime::syncstate::{rwmutex_readers, waitgroup_counts, MutexState};
 use crate::values::decode::Decoder;
 use crate::values::format::{duration, time_string};
 use crate::values::value::{Data, Value};
@@ -57,9 +58,8 @@ pub fn annotate(d: &Decoder<'_>, v: &mut Value, depth: usize) {
         "sync.Mutex" => find_uint(v, "state").map(mutex_note),
         "sync.RWMutex" => rwmutex_note(v),
         "sync.WaitGroup" => find_uint(v, "state").map(|s| {
-            // counter in the high 32 bits; the low bits count waiters
-            // (1.25 keeps a synctest bubble flag at bit 31).
-            format!("counter {}, waiters {}", s >> 32, s & 0x7fff_ffff)
+            let (counter, waiters) = waitgroup_counts(s, d.go_minor >= 25);
+            format!("counter {counter}, waiters {waiters}")
         }),
         _ => v.note.take(),
     };
@@ -96,27 +96,22 @@ fn inherited(d: &Decoder<'_>, v: &Value) -> Option<String> {
 }
 
 fn mutex_note(state: u64) -> String {
-    let s = state as u32;
-    let mut parts = vec![if s & 1 != 0 { "locked" } else { "unlocked" }.to_string()];
-    if s & 2 != 0 {
+    let m = MutexState::from_state(state as u32);
+    let mut parts = vec![if m.locked { "locked" } else { "unlocked" }.to_string()];
+    if m.woken {
         parts.push("woken".into());
     }
-    if s & 4 != 0 {
+    if m.starving {
         parts.push("starving".into());
     }
-    parts.push(format!("{} waiters", s >> 3));
+    parts.push(format!("{} waiters", m.waiters));
     parts.join(", ")
 }
 
 fn rwmutex_note(v: &Value) -> Option<String> {
     let w = field(v, "w").and_then(|w| find_uint(w, "state"))?;
-    let readers = field(v, "readerCount").and_then(|r| find_uint(r, "v"))? as u32 as i32;
-    // A writer subtracts rwmutexMaxReaders (1<<30) from readerCount.
-    let (writer, readers) = if readers < 0 {
-        (true, readers + (1 << 30))
-    } else {
-        (false, readers)
-    };
+    let count = field(v, "readerCount").and_then(|r| find_uint(r, "v"))? as u32 as i32;
+    let (writer, readers) = rwmutex_readers(count);
     Some(format!(
         "{} readers, writer {}; {}",
         readers,
