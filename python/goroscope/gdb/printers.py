@@ -278,15 +278,13 @@ class SyncPrinter(_Decoded):
     of this very lock, from the analysis layer)."""
 
     def to_string(self):
-        addr = self.val.address
-        if addr is None:
-            return f"{self.name} <not in memory>"
         got = self.load()
         if got is None:
             return f"{self.name} <goroscope: {self.error}>"
         facts = [got[1].get("note") or got[0]]
         kind = {"sync.Mutex": "mutex", "sync.RWMutex": "rwmutex"}.get(self.name)
-        if kind:
+        addr = self.val.address
+        if kind and addr is not None:  # a copy in registers has no holders
             try:
                 holders = CTL.session().lock_holders(int(addr), kind)
             except Exception as e:  # shown in place of the value, never raised
