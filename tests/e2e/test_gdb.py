@@ -653,6 +653,17 @@ def test_gdb_printers_match_fmt(goenv, go_version: str, how: str):
     want = dict(line.split("\t", 1) for line in values_file.read_text().splitlines())
     names = list(want)
     cmds = ["set print elements unlimited", "set print repeats unlimited"] + [f"print 'main.{n}'" for n in names]
+    # Values gdb holds outside target memory (as arguments in registers)
+    # are decoded from their bytes; `print elements` bounds a map.
+    extra = [
+        ("set $m = 'main.small'", None),
+        ("print $m", r"\$\d+ = map\[string\]int \(len 1\) = \{\[\"one\"\] = 1\}"),
+        ("set $c = 'main.jobs'", None),
+        ("print $c", r"\$\d+ = chan int 0x[0-9a-f]+ \(len 2, cap 4\) = \{7, 8\}"),
+        ("set print elements 4", None),
+        ("print 'main.big'", r"\$\d+ = map\[int\]int \(len 10000\) = \{\[\d+\] = \d+, \[\d+\] = \d+\.\.\.\}"),
+    ]
+    cmds += [c for c, _ in extra]
     target = [str(r.exe), str(r.require_core())] if how == "core" else ["-p", str(r.pid)]
     run = gdb_batch(target, cmds)
     run.check_clean()
@@ -673,5 +684,9 @@ def test_gdb_printers_match_fmt(goenv, go_version: str, how: str):
             continue
         if got != want[name]:
             problems.append(f"main.{name}:\n  fmt: {want[name][:300]}\n  gdb: {got[:300]}\n  gdb printed: {out[:300]}")
+    for k, (cmd, pattern) in enumerate(extra):
+        out = run.output(len(names) + 2 + k).strip()
+        if pattern is not None and not re.fullmatch(pattern, out):
+            problems.append(f"`{cmd}`: gdb printed {out[:300]!r}, expected {pattern!r}")
     if problems:
         pytest.fail(f"gdb's printing differs from fmt ({values_file}):\n" + "\n".join(problems) + f"\n\n{run.describe()[:3000]}", pytrace=False)
