@@ -5,6 +5,7 @@
 
 use crate::binary::dwarfexpr::{eval, EvalFrame, Piece, Place};
 use crate::binary::dwarfvars::{DwarfVars, VarInfo};
+use crate::goruntime::funcname::is_user_function;
 use crate::session::Session;
 use crate::unwind::{self, PhysFrame};
 
@@ -31,23 +32,6 @@ pub struct LocalName {
     pub param: bool,
 }
 
-/// Whether a function or type (by its Go name) belongs to the program
-/// rather than the standard library: package main, or an import path whose first
-/// element has a dot (a module path). Standard-library frames are searched
-/// only when no user frame names the object.
-pub fn is_user_func(name: &str) -> bool {
-    let slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
-    let pkg_end = name[slash..]
-        .find('.')
-        .map(|i| slash + i)
-        .unwrap_or(name.len());
-    let pkg = &name[..pkg_end];
-    pkg == "main"
-        || pkg
-            .split('/')
-            .next()
-            .is_some_and(|first| first.contains('.'))
-}
 
 /// Types whose value refers to the object (pointers, channels, maps).
 pub(crate) fn is_pointerish(ty: &str) -> bool {
@@ -99,7 +83,7 @@ impl Session {
                 let Some(expr) = self.var_refers(v, &pieces, obj, ty) else {
                     continue;
                 };
-                let user = is_user_func(&v.scope);
+                let user = is_user_function(&v.scope);
                 if !user && fallback.is_some() {
                     continue;
                 }
@@ -226,7 +210,7 @@ impl Session {
         }
         // Only the program's own structs: runtime ones (g, m, p) are large,
         // are in every goroutine's frames, and hold no user object's name.
-        if !is_user_func(sty) || size == 0 || size > MAX_STRUCT_SCAN {
+        if !is_user_function(sty) || size == 0 || size > MAX_STRUCT_SCAN {
             return None;
         }
         let names = self.rt.layouts.member_names(sty);
@@ -270,21 +254,5 @@ impl Session {
             }
         }
         (path, off)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_user_func;
-
-    #[test]
-    fn user_functions_are_main_or_module_paths() {
-        assert!(is_user_func("main.(*store).flush"));
-        assert!(is_user_func("main.main.func1"));
-        assert!(is_user_func("github.com/x/y.(*T).M"));
-        assert!(!is_user_func("sync.(*Mutex).Lock"));
-        assert!(!is_user_func("runtime.gopark"));
-        assert!(!is_user_func("internal/sync.(*Mutex).lockSlow"));
-        assert!(!is_user_func("net/http.(*conn).serve"));
     }
 }

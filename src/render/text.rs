@@ -4,6 +4,7 @@
 use crate::analysis::deadlocks::DeadlockReport;
 use crate::command::{groups, BlockingReport, ChainReport, Info, StacksReport};
 use crate::report::Goroutine;
+use crate::goruntime::funcname::is_user_function;
 use crate::traceback;
 
 /// `goroutines`: one line per goroutine by id, or the groups of identical
@@ -240,21 +241,6 @@ fn top_frame(g: &Goroutine) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
-/// Whether a function belongs to user code: package `main`, or an import
-/// path whose first element has a dot (standard-library paths never do).
-pub fn is_user_function(name: &str) -> bool {
-    let after_slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
-    let pkg_end = name[after_slash..]
-        .find('.')
-        .map(|i| after_slash + i)
-        .unwrap_or(name.len());
-    let pkg = &name[..pkg_end];
-    pkg == "main"
-        || pkg
-            .split('/')
-            .next()
-            .is_some_and(|first| first.contains('.'))
-}
 
 fn short_file(f: &str) -> &str {
     // Keep the package directory for context: ".../cms/store.go" → "cms/store.go".
@@ -396,22 +382,5 @@ fn waitgroup_note(wg: Option<&crate::analysis::waits::WaitGroupState>) -> String
             if w.waiters == 1 { "" } else { "s" }
         ),
         None => String::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_user_function;
-
-    #[test]
-    fn user_functions() {
-        assert!(is_user_function("main.main"));
-        assert!(is_user_function("main.(*Store).flush"));
-        assert!(is_user_function("github.com/x/y.(*T).M"));
-        assert!(is_user_function("goroscope.example/cms.run"));
-        assert!(!is_user_function("internal/sync.runtime_SemacquireMutex"));
-        assert!(!is_user_function("sync.(*Mutex).Lock"));
-        assert!(!is_user_function("net/http.(*conn).serve"));
-        assert!(!is_user_function("runtime.gopark"));
     }
 }
