@@ -32,7 +32,6 @@ pub struct LocalName {
     pub param: bool,
 }
 
-
 /// Types whose value refers to the object (pointers, channels, maps).
 pub(crate) fn is_pointerish(ty: &str) -> bool {
     ty.starts_with('*')

@@ -59,33 +59,10 @@ impl DwarfTypes {
     /// Reads struct types from `exe`'s DWARF, keeping those whose name
     /// passes `keep`. Returns `Ok(None)` when the binary has no DWARF.
     pub fn load(exe: &Executable, keep: impl Fn(&str) -> bool) -> Result<Option<Self>> {
-        let mut sections: HashMap<&'static str, Vec<u8>> = HashMap::new();
-        for name in [
-            ".debug_info",
-            ".debug_abbrev",
-            ".debug_str",
-            ".debug_line_str",
-            ".debug_str_offsets",
-            ".debug_addr",
-            ".debug_rnglists",
-            ".debug_loclists",
-            ".debug_ranges",
-            ".debug_loc",
-            ".debug_line",
-        ] {
-            if let Some(data) = exe.section_decompressed(name)? {
-                sections.insert(name, data);
-            }
-        }
-        if !sections.contains_key(".debug_info") {
+        let Some(sections) = DwarfSections::read(exe)? else {
             return Ok(None);
-        }
-        let empty: Vec<u8> = Vec::new();
-        let load = |id: gimli::SectionId| -> std::result::Result<EndianSlice<'_, LittleEndian>, gimli::Error> {
-            let data = sections.get(id.name()).unwrap_or(&empty);
-            Ok(EndianSlice::new(data, LittleEndian))
         };
-        let dwarf = gimli::Dwarf::load(load).map_err(dwarf_err)?;
+        let dwarf = sections.dwarf()?;
         let mut raw: HashMap<usize, RawType> = HashMap::new();
         let mut globals: Vec<(String, usize)> = Vec::new();
         let mut var_refs: Vec<(String, usize)> = Vec::new();
@@ -240,9 +217,55 @@ impl DwarfTypes {
     }
 }
 
-fn ref_offset(
-    unit: &gimli::Unit<EndianSlice<'_, LittleEndian>>,
-    v: AttributeValue<EndianSlice<'_, LittleEndian>>,
+/// The DWARF sections gimli reads (types, variables, locations, lines),
+/// decompressed once and owned; every DWARF reader borrows from one.
+pub(crate) struct DwarfSections(HashMap<&'static str, Vec<u8>>);
+
+/// A DWARF section slice.
+pub(crate) type Slice<'a> = EndianSlice<'a, LittleEndian>;
+
+impl DwarfSections {
+    /// The sections of `exe`, or `None` when it has no `.debug_info`.
+    pub(crate) fn read(exe: &Executable) -> Result<Option<Self>> {
+        let mut sections = HashMap::new();
+        for name in [
+            ".debug_info",
+            ".debug_abbrev",
+            ".debug_str",
+            ".debug_line_str",
+            ".debug_str_offsets",
+            ".debug_addr",
+            ".debug_rnglists",
+            ".debug_loclists",
+            ".debug_ranges",
+            ".debug_loc",
+            // gimli reads each unit's line program header with the unit.
+            ".debug_line",
+        ] {
+            if let Some(data) = exe.section_decompressed(name)? {
+                sections.insert(name, data);
+            }
+        }
+        Ok(sections
+            .contains_key(".debug_info")
+            .then_some(DwarfSections(sections)))
+    }
+
+    /// gimli's view of the sections.
+    pub(crate) fn dwarf(&self) -> Result<gimli::Dwarf<Slice<'_>>> {
+        const EMPTY: &[u8] = &[];
+        let load = |id: gimli::SectionId| -> std::result::Result<Slice<'_>, gimli::Error> {
+            let data = self.0.get(id.name()).map(Vec::as_slice).unwrap_or(EMPTY);
+            Ok(EndianSlice::new(data, LittleEndian))
+        };
+        gimli::Dwarf::load(load).map_err(dwarf_err)
+    }
+}
+
+/// The .debug_info offset a type or origin reference attribute names.
+pub(crate) fn ref_offset(
+    unit: &gimli::Unit<Slice<'_>>,
+    v: AttributeValue<Slice<'_>>,
 ) -> Option<usize> {
     match v {
         AttributeValue::UnitRef(o) => o.to_debug_info_offset(&unit.header).map(|o| o.0),

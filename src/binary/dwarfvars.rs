@@ -10,11 +10,10 @@
 
 use std::collections::HashMap;
 
-use gimli::{AttributeValue, EndianSlice, LittleEndian};
+use gimli::AttributeValue;
 
+use crate::binary::dwarf::{ref_offset, DwarfSections, Slice};
 use crate::binary::elf::Executable;
-
-type Slice<'a> = EndianSlice<'a, LittleEndian>;
 
 /// Bounds against corrupt DWARF.
 const MAX_LOCLIST_ENTRIES: usize = 1024;
@@ -127,36 +126,8 @@ impl DwarfVars {
     /// Reads every function's variables from `exe`'s DWARF; `None` when
     /// the binary has none or it cannot be read.
     pub fn load(exe: &Executable) -> Option<Self> {
-        let mut sections: HashMap<&'static str, Vec<u8>> = HashMap::new();
-        for name in [
-            ".debug_info",
-            ".debug_abbrev",
-            ".debug_str",
-            ".debug_line_str",
-            ".debug_str_offsets",
-            ".debug_addr",
-            ".debug_rnglists",
-            ".debug_loclists",
-            ".debug_ranges",
-            ".debug_loc",
-            // gimli reads each unit's line program header with the unit.
-            ".debug_line",
-        ] {
-            if let Ok(Some(data)) = exe.section_decompressed(name) {
-                sections.insert(name, data);
-            }
-        }
-        if !sections.contains_key(".debug_info") {
-            return None;
-        }
-        let empty: Vec<u8> = Vec::new();
-        let load = |id: gimli::SectionId| -> Result<Slice<'_>, gimli::Error> {
-            Ok(EndianSlice::new(
-                sections.get(id.name()).unwrap_or(&empty),
-                LittleEndian,
-            ))
-        };
-        let dwarf = gimli::Dwarf::load(load).ok()?;
+        let sections = DwarfSections::read(exe).ok()??;
+        let dwarf = sections.dwarf().ok()?;
         Some(Self::read(&dwarf))
     }
 
@@ -406,14 +377,6 @@ fn is_type_tag(tag: gimli::DwTag) -> bool {
             | gimli::DW_TAG_subroutine_type
             | gimli::DW_TAG_unspecified_type
     )
-}
-
-fn ref_offset(unit: &gimli::Unit<Slice<'_>>, v: AttributeValue<Slice<'_>>) -> Option<usize> {
-    match v {
-        AttributeValue::UnitRef(o) => o.to_debug_info_offset(&unit.header).map(|o| o.0),
-        AttributeValue::DebugInfoRef(o) => Some(o.0),
-        _ => None,
-    }
 }
 
 /// Name and size of the type at `off`; typedefs (Go's chan and map types)

@@ -3,8 +3,8 @@
 
 use crate::analysis::deadlocks::DeadlockReport;
 use crate::command::{groups, BlockingReport, ChainReport, Info, StacksReport};
-use crate::report::Goroutine;
 use crate::goruntime::funcname::is_user_function;
+use crate::report::Goroutine;
 use crate::traceback;
 
 /// `goroutines`: one line per goroutine by id, or the groups of identical
@@ -240,7 +240,6 @@ fn top_frame(g: &Goroutine) -> String {
         .map(|f| format!("{} {}:{}", f.function, short_file(&f.file), f.line))
         .unwrap_or_else(|| "?".into())
 }
-
 
 fn short_file(f: &str) -> &str {
     // Keep the package directory for context: ".../cms/store.go" → "cms/store.go".

@@ -11,8 +11,9 @@
 
 use std::collections::HashMap;
 
-use gimli::{AttributeValue, EndianSlice, LittleEndian};
+use gimli::AttributeValue;
 
+use crate::binary::dwarf::{ref_offset, DwarfSections};
 use crate::binary::elf::Executable;
 use crate::error::{Error, Result};
 
@@ -126,33 +127,10 @@ struct Raw {
 impl TypeGraph {
     /// Reads every type DIE of `exe`. `Ok(None)` without DWARF.
     pub fn load(exe: &Executable) -> Result<Option<Self>> {
-        let mut sections: HashMap<&'static str, Vec<u8>> = HashMap::new();
-        for name in [
-            ".debug_info",
-            ".debug_abbrev",
-            ".debug_str",
-            ".debug_line_str",
-            ".debug_str_offsets",
-            ".debug_addr",
-            // gimli's Dwarf::unit reads line programs and range lists too.
-            ".debug_rnglists",
-            ".debug_loclists",
-            ".debug_ranges",
-            ".debug_loc",
-            ".debug_line",
-        ] {
-            if let Some(data) = exe.section_decompressed(name)? {
-                sections.insert(name, data);
-            }
-        }
-        if !sections.contains_key(".debug_info") {
+        let Some(sections) = DwarfSections::read(exe)? else {
             return Ok(None);
-        }
-        let empty: Vec<u8> = Vec::new();
-        let load = |id: gimli::SectionId| -> std::result::Result<EndianSlice<'_, LittleEndian>, gimli::Error> {
-            Ok(EndianSlice::new(sections.get(id.name()).unwrap_or(&empty), LittleEndian))
         };
-        let dwarf = gimli::Dwarf::load(load).map_err(dwarf_err)?;
+        let dwarf = sections.dwarf()?;
         let mut raw: HashMap<usize, Raw> = HashMap::new();
         let mut order: Vec<usize> = Vec::new();
         let mut vars: Vec<(String, usize)> = Vec::new();
@@ -521,17 +499,6 @@ fn kind_of_abi(k: u64) -> Kind {
         25 => Kind::Struct,
         26 => Kind::UnsafePointer,
         _ => Kind::Other,
-    }
-}
-
-fn ref_offset(
-    unit: &gimli::Unit<EndianSlice<'_, LittleEndian>>,
-    v: AttributeValue<EndianSlice<'_, LittleEndian>>,
-) -> Option<usize> {
-    match v {
-        AttributeValue::UnitRef(o) => o.to_debug_info_offset(&unit.header).map(|o| o.0),
-        AttributeValue::DebugInfoRef(o) => Some(o.0),
-        _ => None,
     }
 }
 
