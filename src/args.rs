@@ -84,6 +84,23 @@ pub enum CommandArgs {
         #[arg(long, default_value_t = 100_000)]
         max_elems: usize,
     },
+    /// Parameters and locals of a goroutine's frames (DWARF variable
+    /// locations), printed as fmt's %v: every frame of the program's own
+    /// code, or one frame.
+    Locals {
+        /// Goroutine id.
+        id: u64,
+        /// Only this frame (0 = innermost, inlined calls counted), any
+        /// package.
+        #[arg(long)]
+        frame: Option<usize>,
+        /// Print like %+v (field names).
+        #[arg(long)]
+        plus: bool,
+        /// Elements decoded per slice, array or map.
+        #[arg(long, default_value_t = 1_000)]
+        max_elems: usize,
+    },
 }
 
 /// How to print the result.
@@ -125,6 +142,17 @@ impl CommandArgs {
                 max_elems,
             } => Command::Print {
                 exprs,
+                plus,
+                max_elems,
+            },
+            CommandArgs::Locals {
+                id,
+                frame,
+                plus,
+                max_elems,
+            } => Command::Locals {
+                id,
+                frame,
                 plus,
                 max_elems,
             },

@@ -35,6 +35,13 @@ pub enum Command {
         plus: bool,
         max_elems: usize,
     },
+    /// A goroutine's parameters and locals.
+    Locals {
+        id: u64,
+        frame: Option<usize>,
+        plus: bool,
+        max_elems: usize,
+    },
 }
 
 /// Target summary for `info`.
@@ -88,6 +95,7 @@ pub enum Output {
     Chain(Box<ChainReport>),
     Deadlocks(Box<crate::analysis::deadlocks::DeadlockReport>),
     Print(Vec<PrintReport>),
+    Locals(Box<crate::values::locals::LocalsReport>),
 }
 
 /// What `print` reports.
@@ -259,6 +267,21 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
                 .collect::<Result<Vec<_>>>()?;
             Ok(Outcome {
                 output: Output::Print(reports),
+                warnings: Vec::new(),
+            })
+        }
+        Command::Locals {
+            id,
+            frame,
+            plus,
+            max_elems,
+        } => {
+            let limits = crate::values::Limits {
+                max_elems: *max_elems,
+                ..Default::default()
+            };
+            Ok(Outcome {
+                output: Output::Locals(Box::new(s.frame_locals(*id, *frame, *plus, limits)?)),
                 warnings: Vec::new(),
             })
         }

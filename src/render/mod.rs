@@ -33,7 +33,8 @@ impl Format {
                 | Command::Goroutines { .. }
                 | Command::Stacks { .. }
                 | Command::Bt { .. }
-                | Command::Print { .. },
+                | Command::Print { .. }
+                | Command::Locals { .. },
             ) => Err(Error::Other(
                 "--dot draws wait-for graphs: use it with blocking, chain or deadlocks".into(),
             )),
@@ -79,6 +80,7 @@ impl Output {
                 }
                 Ok(())
             }
+            Output::Locals(r) => w.write_all(text::locals_text(r).as_bytes()),
             Output::Goroutines {
                 goroutines, group, ..
             } => text::write_goroutines(w, goroutines, *group),
@@ -120,6 +122,7 @@ impl Output {
             Output::Blocking(r) => serde_json::to_writer(&mut *w, r)?,
             Output::Chain(r) => serde_json::to_writer(&mut *w, r)?,
             Output::Deadlocks(r) => serde_json::to_writer(&mut *w, r)?,
+            Output::Locals(r) => serde_json::to_writer(&mut *w, r)?,
             Output::Print(rs) => {
                 // One document per expression, one per line (JSON lines).
                 for (i, r) in rs.iter().enumerate() {

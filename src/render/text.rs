@@ -383,3 +383,37 @@ fn waitgroup_note(wg: Option<&crate::analysis::waits::WaitGroupState>) -> String
         None => String::new(),
     }
 }
+
+/// `locals`: each frame, then `name type = value` per variable.
+pub(crate) fn locals_text(r: &crate::values::locals::LocalsReport) -> String {
+    let mut out = String::new();
+    if r.frames.is_empty() {
+        out.push_str(&format!(
+            "goroutine {}: no frame of the program's own code (use --frame N)\n",
+            r.goroutine
+        ));
+    }
+    for f in &r.frames {
+        out.push_str(&format!(
+            "goroutine {} frame {}: {} {}:{}\n",
+            r.goroutine, f.index, f.function, f.file, f.line
+        ));
+        if f.vars.is_empty() {
+            out.push_str("    (no variables here)\n");
+        }
+        for v in &f.vars {
+            let what = if v.arg { "arg" } else { "local" };
+            match &v.unavailable {
+                Some(why) => out.push_str(&format!(
+                    "    {what} {} {} = <{why}>\n",
+                    v.name, v.type_name
+                )),
+                None => out.push_str(&format!(
+                    "    {what} {} {} = {}\n",
+                    v.name, v.type_name, v.value
+                )),
+            }
+        }
+    }
+    out
+}

@@ -18,6 +18,7 @@
 pub mod decode;
 pub mod expr;
 pub mod format;
+pub mod locals;
 pub mod methods;
 pub mod rtype;
 pub mod types;
@@ -76,4 +77,48 @@ pub fn print_expr(s: &Session, text: &str, limits: Limits) -> Result<Value> {
     let d = decoder(s, limits)?;
     let (ty, addr) = expr::resolve(s, &d, text)?;
     Ok(d.decode(ty, addr))
+}
+
+/// Where [`Overlay`] places a value's bytes: the top of the address space,
+/// which no Go target maps.
+pub const OVERLAY_BASE: u64 = 0xffff_ffff_ffff_0000;
+
+/// Target memory plus one value's bytes at [`OVERLAY_BASE`]: a value that
+/// is not in memory as a whole (held in registers by a debugger, or split
+/// into pieces across stack slots) decoded as if it were.
+pub struct Overlay<'a> {
+    pub inner: &'a dyn crate::memory::Memory,
+    pub bytes: Vec<u8>,
+}
+
+impl crate::memory::Memory for Overlay<'_> {
+    fn read_exact(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
+        let end = OVERLAY_BASE + self.bytes.len() as u64;
+        if addr >= OVERLAY_BASE && addr.saturating_add(buf.len() as u64) <= end {
+            let off = (addr - OVERLAY_BASE) as usize;
+            buf.copy_from_slice(&self.bytes[off..off + buf.len()]);
+            return Ok(());
+        }
+        self.inner.read_exact(addr, buf)
+    }
+}
+
+/// Decodes a value of Go type `type_name` from its bytes (pointers in it
+/// still refer to target memory).
+pub fn decode_bytes(s: &Session, type_name: &str, bytes: Vec<u8>, limits: Limits) -> Result<Value> {
+    let mem = Overlay {
+        inner: s.target.as_ref(),
+        bytes,
+    };
+    let types = type_graph(s)?;
+    let mut d = Decoder::new(&mem, types, s.rt.bias, s.rt.types_base, limits);
+    d.go_minor = s.rt.version.minor;
+    let ty = types.by_name(type_name).ok_or_else(|| {
+        Error::Other(format!(
+            "no Go type named {type_name:?} in the binary's DWARF"
+        ))
+    })?;
+    let mut v = d.decode(ty, OVERLAY_BASE);
+    v.addr = 0;
+    Ok(v)
 }

@@ -56,31 +56,6 @@ fn exit_status(found_problems: bool, warnings: &[String]) -> i32 {
     }
 }
 
-/// Where [`Overlay`] places a value's bytes: the top of the address
-/// space, which no Go target maps.
-const OVERLAY_BASE: u64 = 0xffff_ffff_ffff_0000;
-
-/// Target memory plus one value's bytes (a value the debugger holds in
-/// registers) at [`OVERLAY_BASE`], so the values decoder reads it as if it
-/// were in memory.
-struct Overlay<'a> {
-    inner: &'a dyn goroscope::memory::Memory,
-    base: u64,
-    bytes: Vec<u8>,
-}
-
-impl goroscope::memory::Memory for Overlay<'_> {
-    fn read_exact(&self, addr: u64, buf: &mut [u8]) -> goroscope::error::Result<()> {
-        let end = self.base + self.bytes.len() as u64;
-        if addr >= self.base && addr.saturating_add(buf.len() as u64) <= end {
-            let off = (addr - self.base) as usize;
-            buf.copy_from_slice(&self.bytes[off..off + buf.len()]);
-            return Ok(());
-        }
-        self.inner.read_exact(addr, buf)
-    }
-}
-
 /// Registers from a `{name: value}` mapping (amd64 names; missing ones 0).
 fn regs_from(map: &std::collections::HashMap<String, u64>) -> Regs {
     let r = |n: &str| map.get(n).copied().unwrap_or(0);
@@ -314,30 +289,7 @@ impl PySession {
         py.detach(|| {
             let v = match data {
                 None => goroscope::values::decode_typed(s, type_name, addr, limits)?,
-                Some(bytes) => {
-                    let mem = Overlay {
-                        inner: s.target.as_ref(),
-                        base: OVERLAY_BASE,
-                        bytes,
-                    };
-                    let types = goroscope::values::type_graph(s)?;
-                    let mut d = goroscope::values::Decoder::new(
-                        &mem,
-                        types,
-                        s.rt.bias,
-                        s.rt.types_base,
-                        limits,
-                    );
-                    d.go_minor = s.rt.version.minor;
-                    let ty = types.by_name(type_name).ok_or_else(|| {
-                        Error::Other(format!(
-                            "no Go type named {type_name:?} in the binary's DWARF"
-                        ))
-                    })?;
-                    let mut v = d.decode(ty, OVERLAY_BASE);
-                    v.addr = 0;
-                    v
-                }
+                Some(bytes) => goroscope::values::decode_bytes(s, type_name, bytes, limits)?,
             };
             Ok((
                 goroscope::values::format_value(&v, plus),

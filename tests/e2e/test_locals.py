@@ -1,0 +1,102 @@
+"""`goroscope locals ID`: a goroutine's parameters and locals from the
+binary's DWARF variable locations, printed as fmt prints them, on cores and
+live processes of examples/lockorder for every Go release, and through
+LLDB's `go locals` (LLDB cannot read Go variables itself). The expected
+values are the literal arguments main passes (`go transfer("alice", "bob",
+30)`, `go monthlyStatement("alice")`, `go quote("premium")`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import go_versions
+from .test_analysis import _build, _start, _tool
+
+# role prefix in lockorder's ground truth → (function, {argument: value})
+EXPECTED = {
+    "transfer": ("main.transfer", {"from": "alice", "to": "bob", "amount": "30"}),
+    "monthlyStatement": ("main.monthlyStatement", {"customer": "alice"}),
+    "quote": ("main.quote", {"product": "premium"}),
+}
+
+
+def _ids(truth: dict) -> dict[str, int]:
+    return {g["role"].split(":")[0]: g["id"] for g in truth["goroutines"] if g["role"].split(":")[0] in EXPECTED}
+
+
+def _check(doc: dict, role: str, where: str) -> None:
+    func, args = EXPECTED[role]
+    frames = [f for f in doc["frames"] if f["function"] == func]
+    assert frames, f"{where}: no {func} frame in {doc}"
+    got = {v["name"]: v["value"] for v in frames[0]["vars"] if v["arg"] and not v.get("unavailable")}
+    for name, value in args.items():
+        assert got.get(name) == value, f"{where}: {func} argument {name} = {got.get(name)!r}, expected {value!r} ({frames[0]})"
+
+
+@pytest.mark.parametrize("version", go_versions())
+def test_locals_show_the_arguments_main_passed(version: str):
+    exe = _build(version, "lockorder")
+    proc, truth = _start(exe)
+    ids = _ids(truth)
+    assert set(ids) == set(EXPECTED), ids
+    core = exe.with_suffix(f".locals.{proc.pid}")
+    try:
+        live = {role: _tool("locals", str(i), "--json", "--pid", str(proc.pid)) for role, i in ids.items()}
+        subprocess.run(["gcore", "-o", str(exe.with_suffix(".locals")), str(proc.pid)], capture_output=True, timeout=120, check=True)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    try:
+        for role, res in live.items():
+            assert res.returncode == 0, res.stderr
+            _check(json.loads(res.stdout), role, f"live goroutine {ids[role]}")
+        texts = {}
+        for role, i in ids.items():
+            res = _tool("locals", str(i), "--json", "--core", str(core), "--exe", str(exe))
+            assert res.returncode == 0, res.stderr
+            _check(json.loads(res.stdout), role, f"core goroutine {i}")
+            text = _tool("locals", str(i), "--core", str(core), "--exe", str(exe))
+            assert text.returncode == 0 and f"arg {next(iter(EXPECTED[role][1]))} " in text.stdout, text.stdout
+            texts[role] = text.stdout
+        # One frame by number, and a number past the last frame.
+        doc = json.loads(_tool("locals", str(ids["transfer"]), "--json", "--core", str(core), "--exe", str(exe)).stdout)
+        n = next(f["index"] for f in doc["frames"] if f["function"] == "main.transfer")
+        one = json.loads(_tool("locals", str(ids["transfer"]), "--frame", str(n), "--json", "--core", str(core), "--exe", str(exe)).stdout)
+        assert [f["function"] for f in one["frames"]] == ["main.transfer"]
+        past = _tool("locals", str(ids["transfer"]), "--frame", "999", "--core", str(core), "--exe", str(exe))
+        assert past.returncode == 2 and "no frame 999" in past.stderr, past.stderr
+        gone = _tool("locals", "999999", "--core", str(core), "--exe", str(exe))
+        assert gone.returncode == 2 and "no goroutine with id 999999" in gone.stderr, gone.stderr
+        if shutil.which("lldb-16"):
+            from .test_lldb import lldb_batch
+
+            run = lldb_batch([str(exe), "-c", str(core)], [f"go locals {ids['transfer']}"])
+            run.check_clean()
+            assert run.output(0) == texts["transfer"], run.describe()
+    finally:
+        core.unlink(missing_ok=True)
+
+
+def test_locals_without_dwarf_says_so():
+    version = go_versions()[-1]
+    exe = _build(version, "lockorder", stripped=True)
+    proc, truth = _start(exe)
+    try:
+        res = _tool("locals", "1", "--pid", str(proc.pid))
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert res.returncode == 2, res.stdout
+    assert "no DWARF variable information" in res.stderr and "panicked" not in res.stderr, res.stderr
+
+
+def test_locals_refuse_dot(tmp_path: Path):
+    res = _tool("locals", "1", "--dot", "--pid", "1")
+    assert res.returncode == 2 and "--dot" in res.stderr
