@@ -229,6 +229,27 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 def pytest_unconfigure(config: pytest.Config) -> None:
     for pgid in list(_STARTED_PGIDS):
         _kill_group(pgid)
+    kill_examples_under(WORK)
+
+
+def kill_examples_under(root: Path) -> None:
+    """Kills every process whose executable lies under ``root``: a safety
+    net for example processes that left their process group (a debugger
+    attach/detach, a process started by a debugger), which would otherwise
+    outlive the run (cms spins a core) and slow every later test."""
+    mine = os.getpid()
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == mine:
+            continue
+        try:
+            exe = Path(os.readlink(d / "exe"))
+        except OSError:
+            continue
+        if exe.is_relative_to(root):
+            try:
+                os.kill(int(d.name), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -857,6 +878,9 @@ class GoEnv:
         for r in self._running.values():
             if isinstance(r, RunningExample):
                 self._stop(r.proc)
+        # Under xdist every worker has its own directory; serially the
+        # release's directory holds only this GoEnv's builds.
+        kill_examples_under(self.workdir)
         for obj in self._memo.values():
             for o in obj if isinstance(obj, tuple) else (obj,):
                 if isinstance(o, RunningExample):
