@@ -317,7 +317,11 @@ impl Session {
     }
 
     /// Scans a goroutine's stack from its low end for a return address
-    /// whose unwind reaches the goroutine's top frame (goexit) cleanly.
+    /// whose unwind reaches the goroutine's top frame (goexit) cleanly and
+    /// whose every return address follows a call to its callee. Stacks are
+    /// reused without clearing, so the words below the live frames can hold
+    /// an old goroutine's chain that unwinds into the live one; the call
+    /// sites reject it where it joins.
     fn scan_stack(&self, g: &G) -> Option<StartRegs> {
         let len = (g.stack_hi.checked_sub(g.stack_lo)?).min(unwind::MAX_STACK_IMAGE) as usize;
         let start = g.stack_hi - len as u64;
@@ -348,11 +352,54 @@ impl Session {
                 .frames
                 .last()
                 .is_some_and(|f| f.func.func_id == self.rt.funcids.goexit);
-            if u.stop == Stop::Complete && top_ok {
+            if u.stop == Stop::Complete && top_ok && self.calls_chain(&u.frames) {
                 return Some(regs);
             }
         }
         None
+    }
+
+    /// Whether each frame's return address follows a call instruction and,
+    /// for direct calls, one to the callee. A call to another function is
+    /// accepted when the callee is assembly (reached by a tail jump, as
+    /// racewrite jumps to racecall) or the target is a compiler wrapper
+    /// (which may tail-call the method it wraps).
+    fn calls_chain(&self, frames: &[unwind::PhysFrame]) -> bool {
+        use crate::binary::pclntab::FUNC_FLAG_ASM;
+        use unwind::callsite::{call_before, CallSite};
+        let site = |ret: u64| {
+            let mut b = [0u8; 8];
+            self.target
+                .read_exact(ret.wrapping_sub(8), &mut b)
+                .map(|_| call_before(ret, &b))
+                .unwrap_or(CallSite::NotACall)
+        };
+        if frames
+            .first()
+            .is_some_and(|f| site(f.pc) == CallSite::NotACall)
+        {
+            return false;
+        }
+        frames.windows(2).all(|w| {
+            let (callee, caller) = (&w[0], &w[1]);
+            // goexit's "return address" is planted by newproc, not a call.
+            if caller.trap || caller.func.func_id == self.rt.funcids.goexit {
+                return true;
+            }
+            match site(caller.pc) {
+                CallSite::NotACall => false,
+                CallSite::Indirect => true,
+                CallSite::Direct(target) => {
+                    target == callee.func.entry
+                        || callee.func.flag & FUNC_FLAG_ASM != 0
+                        || self
+                            .rt
+                            .pcln
+                            .find_func(target)
+                            .is_some_and(|t| t.func_id == self.rt.funcids.wrapper)
+                }
+            }
+        })
     }
 
     /// A thread interrupted by a signal runs the handler on gsignal; the

@@ -22,6 +22,8 @@ pub const FUNCDATA_OPEN_CODED_DEFER_INFO: u32 = 4;
 pub const FUNC_FLAG_TOP_FRAME: u8 = 1;
 /// The function writes SP in ways the unwinder cannot follow.
 pub const FUNC_FLAG_SPWRITE: u8 = 2;
+/// The function is written in assembly (it may tail-jump to another).
+pub const FUNC_FLAG_ASM: u8 = 4;
 
 /// Where the table's bytes (and funcdata such as inline trees) come from.
 enum Backing {

@@ -4,6 +4,8 @@
 //! SPWRITE functions end it unless innermost. Inlined calls are expanded
 //! from the inline tree into logical frames.
 
+pub mod callsite;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
