@@ -5,7 +5,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::command::Command;
+use crate::command::{Command, FrameSelect};
 use crate::error::{Error, Result};
 use crate::render::Format;
 
@@ -94,6 +94,11 @@ pub enum CommandArgs {
         /// package.
         #[arg(long)]
         frame: Option<usize>,
+        /// Only the logical frames of this physical frame (0 = innermost,
+        /// inlined calls not counted: a debugger's frame number when it
+        /// shows one frame per machine frame, as LLDB does).
+        #[arg(long, conflicts_with = "frame")]
+        physical_frame: Option<usize>,
         /// Print like %+v (field names).
         #[arg(long)]
         plus: bool,
@@ -148,11 +153,16 @@ impl CommandArgs {
             CommandArgs::Locals {
                 id,
                 frame,
+                physical_frame,
                 plus,
                 max_elems,
             } => Command::Locals {
                 id,
-                frame,
+                frames: match (frame, physical_frame) {
+                    (Some(n), _) => FrameSelect::Logical(n),
+                    (None, Some(n)) => FrameSelect::Physical(n),
+                    (None, None) => FrameSelect::User,
+                },
                 plus,
                 max_elems,
             },

@@ -38,10 +38,21 @@ pub enum Command {
     /// A goroutine's parameters and locals.
     Locals {
         id: u64,
-        frame: Option<usize>,
+        frames: FrameSelect,
         plus: bool,
         max_elems: usize,
     },
+}
+
+/// Which frames `locals` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameSelect {
+    /// Every frame of the program's own code.
+    User,
+    /// One logical frame (inlined calls counted), any package.
+    Logical(usize),
+    /// The logical frames of one physical frame, any package.
+    Physical(usize),
 }
 
 /// Target summary for `info`.
@@ -251,10 +262,7 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
             plus,
             max_elems,
         } => {
-            let limits = crate::values::Limits {
-                max_elems: *max_elems,
-                ..Default::default()
-            };
+            let limits = crate::values::Limits::with_max_elems(*max_elems);
             let reports = exprs
                 .iter()
                 .map(|expr| {
@@ -272,16 +280,13 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
         }
         Command::Locals {
             id,
-            frame,
+            frames,
             plus,
             max_elems,
         } => {
-            let limits = crate::values::Limits {
-                max_elems: *max_elems,
-                ..Default::default()
-            };
+            let limits = crate::values::Limits::with_max_elems(*max_elems);
             Ok(Outcome {
-                output: Output::Locals(Box::new(s.frame_locals(*id, *frame, *plus, limits)?)),
+                output: Output::Locals(Box::new(s.frame_locals(*id, *frames, *plus, limits)?)),
                 warnings: Vec::new(),
             })
         }

@@ -145,6 +145,32 @@ class Controller:
                 raise UserError(f"goroscope: {e}") from None
         return self._frames[goid]
 
+    def physical_frame(self, goid: int, pc: int, sp: int) -> int:
+        """The index among goroutine ``goid``'s physical frames of the
+        debugger frame with this pc and sp (``locals --physical-frame``)."""
+        for i, f in enumerate(self.frames(goid)["frames"]):
+            if f["pc"] == pc and f["sp"] == sp:
+                return i
+        raise UserError(f"goroscope: the selected frame (pc {pc:#x}, sp {sp:#x}) is not one of goroutine {goid}'s frames")
+
+    def locals_words(self, words: List[str], selected) -> List[str]:
+        """`locals` with no goroutine id: the debugger's selected
+        goroutine and frame. ``selected()`` returns (goid, pc, sp) or raises
+        UserError saying why there is none."""
+        if words[:1] != ["locals"] or any(w in ("-h", "--help") for w in words[1:]):
+            return words
+        rest = iter(words[1:])
+        for w in rest:
+            if w in ("--frame", "--physical-frame", "--max-elems"):
+                next(rest, None)  # the option's value
+            elif not w.startswith("-"):
+                return words  # a goroutine id is given
+        goid, pc, sp = selected()
+        rest = list(words[1:])
+        if not any(w.startswith("--frame") or w.startswith("--physical-frame") for w in rest):
+            rest = ["--physical-frame", str(self.physical_frame(goid, pc, sp)), *rest]
+        return ["locals", str(goid), *rest]
+
     def complete_ids(self, prefix: str) -> List[str]:
         """Goroutine ids starting with ``prefix`` (never raises: completion
         must stay quiet)."""

@@ -25,6 +25,7 @@ whenever the process's stop id changes.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shlex
@@ -261,6 +262,19 @@ class _PluginHost(Host):
         return _read_memory(self.process, addr, length)
 
 
+def max_goroutine_threads() -> int:
+    """How many goroutines the OS plugin lists as threads at a stop
+    (``GOROSCOPE_LLDB_MAX_THREADS``, default 10 000; 0 = all). LLDB spends
+    about 0.7 ms of its own per plugin thread at every stop (its thread
+    objects, stop info, register contexts), i.e. over a minute at 100 000
+    goroutines; the others are made on demand when ``go goroutine N``
+    selects one."""
+    try:
+        return max(0, int(os.environ.get("GOROSCOPE_LLDB_MAX_THREADS", "10000")))
+    except ValueError:
+        return 10000
+
+
 class OperatingSystemPlugIn:
     """Goroutines as LLDB threads (``settings set
     target.process.python-os-plugin-path .../goroscope_lldb_os.py``;
@@ -269,11 +283,13 @@ class OperatingSystemPlugIn:
     def __init__(self, process):
         self.process = process
         self.ctl = _Tracked(_PluginHost(process))
-        self._regs: Dict[int, bytes] = {}
         self._not_go = False  # the process is not a Go program: stay out of the way
-        self._cached = None  # ((process id, stop id), thread dicts)
+        # ((process id, stop id), {tid: (thread dict, register bytes)}), in allgs order
+        self._cached = None
+        self._told = None  # the stop at which the cap was last reported
 
-    def _threads(self) -> List[Dict]:
+    def _table(self) -> Dict[int, Tuple[Dict, bytes]]:
+        """Every goroutine thread of this stop (cached per stop)."""
         key = self.ctl.host.key()
         if self._cached is not None and self._cached[0] == key:
             return self._cached[1]
@@ -282,61 +298,41 @@ class OperatingSystemPlugIn:
             self._cached = (key, out)
         return out
 
-    def _list_threads(self) -> List[Dict]:
+    def _list_threads(self) -> Dict[int, Tuple[Dict, bytes]]:
         if self._not_go:
-            return []
+            return {}
         try:
             self.ctl.host.target()  # not a process: nothing to add
-            text, _, _ = self.ctl.run(["goroutines", "--all", "--json"])
-            gs = json.loads(text)["goroutines"]
+            gs = self.ctl.session().goroutine_threads()
         except Exception as e:
             self._not_go = "not a Go binary" in str(e)
             if os.environ.get("GOROSCOPE_LLDB_DEBUG"):  # why a process gets no goroutine threads
                 print(f"goroscope OS plugin: {type(e).__name__}: {e}")
-            return []  # not a Go program, no native module, ...: LLDB's threads only
-        out = []
-        regs = {}
-        for g in gs:
-            if g["status"] == "running" or g.get("thread_id") is not None and g.get("stack_source") == "registers":
-                continue  # running: LLDB shows it as its OS thread
-            try:
-                info = self.ctl.frames(g["id"])
-            except Exception:
-                continue
-            frames = info["frames"]
-            if not frames or info.get("thread") is not None:
-                continue
-            tid = GOROUTINE_TID_BASE + g["id"]
+            return {}  # not a Go program, no native module, ...: LLDB's threads only
+        out = {}
+        pack = struct.Struct(f"<{len(_OS_REGS)}Q").pack
+        names = [n for n, _, _ in _OS_REGS]
+        for goid, g_addr, queue, pc, sp, bp in gs:
+            tid = GOROUTINE_TID_BASE + goid
             # r14 holds the current g in Go's register ABI.
-            vals = {"rip": frames[0]["pc"], "rsp": frames[0]["sp"], "rbp": self._bp_for_lldb(info), "r14": g.get("addr") or 0}
-            regs[tid] = struct.pack(f"<{len(_OS_REGS)}Q", *(vals.get(n, 0) for n, _, _ in _OS_REGS))
-            queue = g.get("wait_reason") or g["status"]
-            out.append({"tid": tid, "name": f"goroutine {g['id']}", "queue": queue, "state": "stopped", "stop_reason": "none"})
-        self._regs = regs
+            vals = {"rip": pc, "rsp": sp, "rbp": bp, "r14": g_addr}
+            info = {"tid": tid, "name": f"goroutine {goid}", "queue": queue, "state": "stopped", "stop_reason": "none"}
+            out[tid] = (info, pack(*(vals.get(n, 0) for n in names)))
         return out
-
-    def _bp_for_lldb(self, info) -> int:
-        """The rbp that lets LLDB's unwinder get furthest. Go's CFI does not
-        say where a frame saved the caller's BP, so LLDB carries frame 0's
-        rbp unchanged through every frame it unwinds by CFI, until a
-        function whose code starts with `push rbp; mov rbp, rsp`, which it
-        unwinds by frame pointer (CFA = rbp + 16). Giving frame 0 that
-        frame's own frame pointer makes it, and every frame-pointer frame
-        after it, unwind right (docs/debuggers.md)."""
-        frames = info["frames"]
-        target = self.process.GetTarget()
-        for f in frames[1:]:
-            if f["cfa"] - f["sp"] < 16:
-                continue  # frameless: cannot be a push rbp; mov rbp, rsp function
-            err = lldb.SBError()
-            head = target.ReadMemory(lldb.SBAddress(f["entry"], target), 4, err)
-            if err.Success() and head == b"\x55\x48\x89\xe5":
-                return f["cfa"] - 16
-        return info.get("bp") or 0
 
     def get_thread_info(self):
         try:
-            return self._threads()
+            table = self._table()
+            cap = max_goroutine_threads()
+            if not cap or len(table) <= cap:
+                return [info for info, _ in table.values()]
+            if self._told != self._cached[0]:
+                self._told = self._cached[0]
+                print(
+                    f"goroscope: listing {cap} of {len(table)} goroutines as threads (GOROSCOPE_LLDB_MAX_THREADS); "
+                    "`go goroutine N` selects any goroutine, `go goroutines` lists them all"
+                )
+            return [info for info, _ in itertools.islice(table.values(), cap)]
         except Exception:
             return []
 
@@ -350,20 +346,18 @@ class OperatingSystemPlugIn:
         return {"sets": ["General Purpose Registers"], "registers": regs}
 
     def get_register_data(self, tid):
-        self._threads()  # this stop's registers (cached per stop)
-        return self._regs.get(tid, bytes(8 * len(_OS_REGS)))
+        entry = self._table().get(tid)  # this stop's registers (cached per stop)
+        return entry[1] if entry else bytes(8 * len(_OS_REGS))
 
     def create_thread(self, tid, context):
         """SBProcess.CreateOSPluginThread(tid, 0): the goroutine thread with
-        this tid (how `go` commands add the goroutine threads LLDB did not
-        ask for after an attach)."""
+        this tid (how `go` commands add goroutine threads LLDB did not ask
+        for: after an attach, or beyond GOROSCOPE_LLDB_MAX_THREADS)."""
         try:
-            for t in self._threads():
-                if t["tid"] == tid:
-                    return t
+            entry = self._table().get(tid)
+            return entry[0] if entry else None
         except Exception:
-            pass
-        return None
+            return None
 
 
 OS_PLUGIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lldb_os", "goroscope_lldb_os.py")
@@ -377,7 +371,29 @@ def _write(result, text: str) -> None:
         result.Print(text)
 
 
-def _run(words: List[str], result) -> None:
+def _selected_goroutine(debugger) -> Tuple[int, int, int]:
+    """(goroutine id, pc, sp) of LLDB's selected thread and frame: a
+    goroutine thread of the OS plugin, or an OS thread running a goroutine."""
+    process = debugger.GetSelectedTarget().GetProcess()
+    thread = process.GetSelectedThread() if process.IsValid() else None
+    if thread is None or not thread.IsValid():
+        raise UserError("goroscope: no thread is selected: give a goroutine id (go locals N)")
+    tid = thread.GetThreadID()
+    if is_goroutine_tid(tid):
+        goid = tid - GOROUTINE_TID_BASE
+    else:
+        text, _, _ = CTL.run(["goroutines", "--all", "--json"])
+        ids = [g["id"] for g in json.loads(text)["goroutines"] if g.get("thread_id") == tid]
+        if not ids:
+            raise UserError(f"goroscope: thread {tid} runs no goroutine: give a goroutine id (go locals N)")
+        goid = ids[0]
+    frame = thread.GetSelectedFrame()
+    return goid, frame.GetPC(), frame.GetSP()
+
+
+def _run(words: List[str], result, debugger=None) -> None:
+    if debugger is not None:
+        words = CTL.locals_words(words, lambda: _selected_goroutine(debugger))
     text, status, warnings = CTL.run(words)
     _write(result, text)
     for w in warnings:
@@ -394,6 +410,8 @@ def _thread_of(process, goid: int):
             return t, f"goroutine {goid} ({info['status']}) runs on thread #{t.GetIndexID()} (tid {info['thread']})"
         raise UserError(f"goroscope: goroutine {goid} runs on thread {info['thread']}, which lldb does not list")
     t = process.GetThreadByID(GOROUTINE_TID_BASE + goid)
+    if not t.IsValid():  # beyond GOROSCOPE_LLDB_MAX_THREADS, or not listed yet
+        t = process.CreateOSPluginThread(GOROUTINE_TID_BASE + goid, 0)
     if not t.IsValid():
         raise UserError(
             f"goroscope: goroutine {goid} is not among lldb's threads: is the OS plugin set? (`settings set target.process.python-os-plugin-path {OS_PLUGIN}`)"
@@ -407,10 +425,10 @@ def _ensure_goroutine_threads(process) -> None:
     goroutine threads now (SBProcess.CreateOSPluginThread)."""
     if any(is_goroutine_tid(t.GetThreadID()) for t in process):
         return
-    text, _, _ = CTL.run(["goroutines", "--all", "--json"])
-    for g in json.loads(text)["goroutines"]:
-        if g["status"] != "running":
-            process.CreateOSPluginThread(GOROUTINE_TID_BASE + g["id"], 0)
+    gs = CTL.session().goroutine_threads()
+    cap = max_goroutine_threads()
+    for goid, *_ in gs[:cap] if cap else gs:
+        process.CreateOSPluginThread(GOROUTINE_TID_BASE + goid, 0)
 
 
 def _threads_command(debugger, words: List[str], result) -> None:
@@ -496,7 +514,7 @@ class GoCommand:
             if words[0] == "threads":
                 _threads_command(debugger, words[1:], result)
                 return
-            _run(words, result)
+            _run(words, result, debugger)
         except UserError as e:
             result.SetError(str(e))
         except KeyboardInterrupt:

@@ -267,11 +267,7 @@ impl CoreFile {
                     }
                 }
                 NT_AUXV => {
-                    self.auxv = desc
-                        .chunks_exact(16)
-                        .map(|c| (le_u64(c, 0), le_u64(c, 8)))
-                        .take_while(|&(k, _)| k != 0)
-                        .collect();
+                    self.auxv = super::procmem::parse_auxv(desc);
                 }
                 NT_FILE => self.files = parse_nt_file(desc),
                 _ => {}

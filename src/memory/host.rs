@@ -9,12 +9,11 @@
 //! The frontend builds a new `HostTarget` at every stop, which drops the
 //! cache.
 
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::memory::cache::CachedMemory;
-use crate::memory::{Memory, OsThread, Target};
+use crate::memory::{procmem, Memory, OsThread, Target};
 
 /// Reads `buf.len()` bytes at an address; returns how many leading bytes
 /// were read (0 when none are readable).
@@ -94,28 +93,13 @@ impl HostTarget {
     }
 
     fn local_read(pid: i32, mem: Option<&std::fs::File>, addr: u64, buf: &mut [u8]) -> usize {
-        let len = buf.len().min((u64::MAX - addr) as usize);
-        let buf = &mut buf[..len];
-        let local = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        let remote = libc::iovec {
-            iov_base: addr as usize as *mut libc::c_void,
-            iov_len: buf.len(),
-        };
-        // SAFETY: `local` describes exactly `buf`; the kernel validates the
-        // remote range and writes only into `local`.
-        let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
-        let mut done = n.max(0) as usize;
+        let buf = procmem::clamp(addr, buf);
+        let (mut done, _) = procmem::vm_read(pid, addr, buf);
         // process_vm_readv stops at the first unreadable page of a
         // mapping; /proc/PID/mem also reads what only the tracer may see.
         if let Some(f) = mem {
-            while done < len {
-                match f.read_at(&mut buf[done..], addr + done as u64) {
-                    Ok(0) | Err(_) => break,
-                    Ok(k) => done += k,
-                }
+            if done < buf.len() {
+                done += procmem::mem_read(f, addr + done as u64, &mut buf[done..]);
             }
         }
         done
@@ -170,16 +154,7 @@ impl Target for HostTarget {
         if matches!(self.source, Source::Callback(_)) && self.pid <= 0 {
             return None;
         }
-        let data = std::fs::read(format!("/proc/{}/auxv", self.pid)).ok()?;
-        Some(
-            data.chunks_exact(16)
-                .map(|c| {
-                    let w = |i: usize| u64::from_le_bytes(c[i..i + 8].try_into().unwrap_or([0; 8]));
-                    (w(0), w(8))
-                })
-                .take_while(|&(k, _)| k != 0)
-                .collect(),
-        )
+        procmem::proc_auxv(self.pid)
     }
 }
 

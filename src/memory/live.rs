@@ -21,14 +21,13 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex, Once, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{Memory, OsThread, Regs, Target};
+use super::{procmem, Memory, OsThread, Regs, Target};
 use crate::error::{Error, Result};
 
 /// Rounds of "list /proc/PID/task, seize the newcomers" before giving up on
@@ -941,14 +940,8 @@ impl LiveProcess {
 
     /// Reads the readable prefix of `[addr, addr + buf.len())`.
     fn read_prefix(&self, addr: u64, buf: &mut [u8]) -> usize {
-        // Never wrap around the top of the address space.
-        let room = u64::MAX - addr;
-        let len = if (buf.len() as u64) > room {
-            room as usize
-        } else {
-            buf.len()
-        };
-        let buf = &mut buf[..len];
+        let buf = procmem::clamp(addr, buf);
+        let len = buf.len();
         let mut done = self.vm_read(addr, buf);
         if done < len {
             done += self.mem_read(addr + done as u64, &mut buf[done..]);
@@ -961,42 +954,19 @@ impl LiveProcess {
         if !self.vm_readv_ok.load(Ordering::Relaxed) {
             return 0;
         }
-        let local = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        let remote = libc::iovec {
-            iov_base: addr as usize as *mut libc::c_void,
-            iov_len: buf.len(),
-        };
-        // SAFETY: `local` describes exactly `buf`; the kernel validates the
-        // remote range and never touches our memory beyond `local`.
-        let n = unsafe { libc::process_vm_readv(self.pid, &local, 1, &remote, 1, 0) };
-        if n < 0 {
-            if matches!(errno(), libc::EPERM | libc::ENOSYS) {
-                self.vm_readv_ok.store(false, Ordering::Relaxed);
-            }
-            return 0;
+        let (n, err) = procmem::vm_read(self.pid, addr, buf);
+        if matches!(err, Some(libc::EPERM | libc::ENOSYS)) {
+            self.vm_readv_ok.store(false, Ordering::Relaxed);
         }
-        n as usize
+        n
     }
 
     /// pread from /proc/PID/mem, which also reaches pages process_vm_readv
     /// refuses (it reads with FOLL_FORCE); returns bytes copied.
     fn mem_read(&self, addr: u64, buf: &mut [u8]) -> usize {
-        let Some(mem) = &self.mem else {
-            return 0;
-        };
-        let mut done = 0;
-        while done < buf.len() {
-            match mem.read_at(&mut buf[done..], addr + done as u64) {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-        done
+        self.mem
+            .as_ref()
+            .map_or(0, |mem| procmem::mem_read(mem, addr, buf))
     }
 }
 

@@ -5,6 +5,7 @@ pub mod cache;
 pub mod core;
 pub mod host;
 pub mod live;
+pub mod procmem;
 pub mod snapshot;
 
 use crate::error::{Error, Result};
@@ -128,16 +129,7 @@ pub trait Target: Memory {
     fn describe(&self) -> String;
     /// The auxiliary vector (AT_ENTRY gives the PIE load bias), if known.
     fn auxv(&self) -> Option<Vec<(u64, u64)>> {
-        let data = std::fs::read(format!("/proc/{}/auxv", self.pid())).ok()?;
-        Some(
-            data.chunks_exact(16)
-                .map(|c| {
-                    let w = |i: usize| u64::from_le_bytes(c[i..i + 8].try_into().unwrap_or([0; 8]));
-                    (w(0), w(8))
-                })
-                .take_while(|&(k, _)| k != 0)
-                .collect(),
-        )
+        procmem::proc_auxv(self.pid())
     }
     /// Copies these ranges now, while the target is stopped, so later
     /// reads are served from the copies (no-op where reads are already

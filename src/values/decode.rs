@@ -22,6 +22,17 @@ pub struct Limits {
     pub max_values: usize,
 }
 
+impl Limits {
+    /// The default limits with `max_elems` elements per container (the
+    /// commands' `--max-elems`).
+    pub fn with_max_elems(max_elems: usize) -> Self {
+        Limits {
+            max_elems,
+            ..Default::default()
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         // Large enough for a 10 000-entry map of small values; the depth

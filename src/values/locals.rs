@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::binary::dwarfexpr::{Piece, Place};
 use crate::binary::dwarfvars::VarInfo;
+use crate::command::FrameSelect;
 use crate::error::{Error, Result};
 use crate::goruntime::funcname::is_user_function;
 use crate::session::Session;
@@ -52,11 +53,11 @@ pub struct LocalVar {
 
 impl Session {
     /// The variables of goroutine `goid`'s frames: every frame of the
-    /// program's own code, or only frame `only`.
+    /// program's own code, or the frames `only` selects.
     pub fn frame_locals(
         &self,
         goid: u64,
-        only: Option<usize>,
+        only: FrameSelect,
         plus: bool,
         limits: Limits,
     ) -> Result<LocalsReport> {
@@ -74,15 +75,17 @@ impl Session {
         }
         let mut frames = Vec::new();
         let mut index = 0usize;
-        for pf in self.phys_frames(g) {
-            let logical = unwind::logical_frames(&self.rt, &self.sym, &pf);
-            let vars = self.frame_vars(&pf);
+        let phys = self.phys_frames(g);
+        for (p, pf) in phys.iter().enumerate() {
+            let logical = unwind::logical_frames(&self.rt, &self.sym, pf);
+            let vars = self.frame_vars(pf);
             for (k, lf) in logical.iter().enumerate() {
                 let i = index;
                 index += 1;
                 let wanted = match only {
-                    Some(n) => n == i,
-                    None => is_user_function(&lf.name),
+                    FrameSelect::Logical(n) => n == i,
+                    FrameSelect::Physical(n) => n == p,
+                    FrameSelect::User => is_user_function(&lf.name),
                 };
                 if !wanted {
                     continue;
@@ -98,7 +101,7 @@ impl Session {
                     .map(|(v, pieces)| self.local_var(v, pieces, plus, limits))
                     .collect();
                 // Listing every frame: wrappers without variables are noise.
-                if vars.is_empty() && only.is_none() {
+                if vars.is_empty() && only == FrameSelect::User {
                     continue;
                 }
                 frames.push(FrameLocals {
@@ -110,11 +113,20 @@ impl Session {
                 });
             }
         }
-        if let Some(n) = only {
-            if frames.is_empty() {
-                return Err(Error::Other(format!(
-                    "goroutine {goid} has {index} frames; no frame {n}"
-                )));
+        if frames.is_empty() {
+            match only {
+                FrameSelect::Logical(n) => {
+                    return Err(Error::Other(format!(
+                        "goroutine {goid} has {index} frames; no frame {n}"
+                    )))
+                }
+                FrameSelect::Physical(n) => {
+                    return Err(Error::Other(format!(
+                        "goroutine {goid} has {} physical frames; no physical frame {n}",
+                        phys.len()
+                    )))
+                }
+                FrameSelect::User => {}
             }
         }
         Ok(LocalsReport {

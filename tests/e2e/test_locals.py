@@ -74,12 +74,37 @@ def test_locals_show_the_arguments_main_passed(version: str):
         assert past.returncode == 2 and "no frame 999" in past.stderr, past.stderr
         gone = _tool("locals", "999999", "--core", str(core), "--exe", str(exe))
         assert gone.returncode == 2 and "no goroutine with id 999999" in gone.stderr, gone.stderr
+        # One physical frame (a debugger's frame number): main.transfer's,
+        # counted in `goroutines --json` as the frames not inlined before it.
+        gid = ids["transfer"]
+        gs = json.loads(_tool("goroutines", "--all", "--json", "--core", str(core), "--exe", str(exe)).stdout)["goroutines"]
+        frames = next(g["frames"] for g in gs if g["id"] == gid)
+        k = next(i for i, f in enumerate(frames) if f["function"] == "main.transfer")
+        phys = sum(1 for f in frames[:k] if not f["inlined"])
+        by_phys = _tool("locals", str(gid), "--physical-frame", str(phys), "--core", str(core), "--exe", str(exe))
+        assert by_phys.returncode == 0 and "main.transfer" in by_phys.stdout and "arg from " in by_phys.stdout, by_phys.stdout + by_phys.stderr
+        both = _tool("locals", str(gid), "--frame", "1", "--physical-frame", "1", "--core", str(core), "--exe", str(exe))
+        assert both.returncode == 2 and "cannot be used with" in both.stderr, both.stderr
+        past = _tool("locals", str(gid), "--physical-frame", "999", "--core", str(core), "--exe", str(exe))
+        assert past.returncode == 2 and "no physical frame 999" in past.stderr, past.stderr
+        # `go locals` without an id in gdb: the selected goroutine and frame.
+        from .test_gdb import gdb_batch
+
+        run = gdb_batch([str(exe), str(core)], [f"goroutine {gid}", "frame function main.transfer", "go locals", "go locals --json"])
+        run.check_clean()
+        assert run.output(2) == by_phys.stdout, run.describe()
+        assert json.loads(run.output(3))["frames"][-1]["function"] == "main.transfer", run.describe()
         if shutil.which("lldb-16"):
             from .test_lldb import lldb_batch
 
-            run = lldb_batch([str(exe), "-c", str(core)], [f"go locals {ids['transfer']}"])
+            run = lldb_batch(
+                [str(exe), "-c", str(core)],
+                [f"go locals {gid}", f"go goroutine {gid}", f"frame select {phys}", "go locals"],
+            )
             run.check_clean()
             assert run.output(0) == texts["transfer"], run.describe()
+            # LLDB shows one frame per physical frame: its frame number is one.
+            assert run.output(3) == by_phys.stdout, run.describe()
     finally:
         core.unlink(missing_ok=True)
 

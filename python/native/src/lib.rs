@@ -87,6 +87,9 @@ fn regs_from(map: &std::collections::HashMap<String, u64>) -> Regs {
 #[pyclass(module = "goroscope._native", name = "Session")]
 struct PySession {
     inner: Session,
+    /// goid → index in `all_gs`, built on first use (goroutine_frames is
+    /// called per goroutine: a scan each would be quadratic).
+    by_goid: std::sync::OnceLock<std::collections::HashMap<u64, usize>>,
 }
 
 type ThreadList = Vec<(i64, std::collections::HashMap<String, u64>)>;
@@ -102,6 +105,66 @@ fn threads_from(threads: ThreadList) -> Vec<OsThread> {
         .collect()
 }
 
+impl PySession {
+    fn new(inner: Session) -> Self {
+        PySession {
+            inner,
+            by_goid: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The live goroutine with id `id`.
+    fn live_g(&self, id: u64) -> PyResult<&goroscope::goruntime::goroutine::G> {
+        let all = self.inner.all_gs();
+        let index = self.by_goid.get_or_init(|| {
+            all.iter()
+                .enumerate()
+                .filter_map(|(i, g)| {
+                    g.as_ref()
+                        .ok()
+                        .filter(|g| !g.is_dead())
+                        .map(|g| (g.goid, i))
+                })
+                .collect()
+        });
+        index
+            .get(&id)
+            .and_then(|&i| all.get(i))
+            .and_then(|g| g.as_ref().ok())
+            .ok_or_else(|| GoroscopeError::new_err(format!("no goroutine with id {id}")))
+    }
+
+    /// The frame pointer to give LLDB for a goroutine's innermost frame.
+    /// Go's CFI does not say where a frame saved the caller's BP, so LLDB
+    /// carries frame 0's rbp unchanged through every frame it unwinds by
+    /// CFI, until a function whose code starts with `push rbp; mov rbp,
+    /// rsp`, which it unwinds by frame pointer (CFA = rbp + 16). Giving it
+    /// that frame's own frame pointer makes it, and every frame-pointer
+    /// frame after it, unwind right (docs/debuggers.md).
+    fn bp_for_lldb(
+        &self,
+        frames: &[goroscope::unwind::PhysFrame],
+        fallback: u64,
+        prologues: &mut std::collections::HashMap<u64, bool>,
+    ) -> u64 {
+        for f in frames.iter().skip(1) {
+            if f.fp < f.sp + 16 {
+                continue; // frameless: cannot be a push rbp; mov rbp, rsp function
+            }
+            let entry = f.func.entry;
+            let pushes_bp = *prologues.entry(entry).or_insert_with(|| {
+                let mut head = [0u8; 4];
+                self.inner.target.read_exact(entry, &mut head).is_ok()
+                    && head == [0x55, 0x48, 0x89, 0xe5]
+            });
+            if pushes_bp {
+                return f.fp - 16;
+            }
+        }
+        fallback
+    }
+}
+
 #[pymethods]
 impl PySession {
     /// Opens a core file; `exe` defaults to the executable the core names.
@@ -110,7 +173,7 @@ impl PySession {
     fn open_core(py: Python<'_>, core: PathBuf, exe: Option<PathBuf>) -> PyResult<Self> {
         let spec = TargetSpec::Core { core, exe };
         let inner = py.detach(|| Session::open(&spec)).map_err(py_err)?;
-        Ok(PySession { inner })
+        Ok(PySession::new(inner))
     }
 
     /// Opens a process the host debugger has stopped: `threads` is a list
@@ -167,7 +230,7 @@ impl PySession {
         };
         let exe = Arc::new(Executable::open(&exe).map_err(py_err)?);
         let inner = Session::with_target(Box::new(target), exe).map_err(py_err)?;
-        Ok(PySession { inner })
+        Ok(PySession::new(inner))
     }
 
     /// Runs one command line (the words after `go`, e.g. `["chain", "7"]`)
@@ -208,12 +271,7 @@ impl PySession {
     /// cfa-8; `caller_bp` the frame pointer the frame saved, or None).
     fn goroutine_frames<'py>(&self, py: Python<'py>, id: u64) -> PyResult<Bound<'py, PyDict>> {
         let s = &self.inner;
-        let g = s
-            .all_gs()
-            .iter()
-            .flatten()
-            .find(|g| g.goid == id && !g.is_dead())
-            .ok_or_else(|| GoroscopeError::new_err(format!("no goroutine with id {id}")))?;
+        let g = self.live_g(id)?;
         let (start, source, tid) = s.start_regs(g);
         let frames = s.phys_frames(g);
         let on_thread = source == "registers" || source == "signal context";
@@ -260,6 +318,41 @@ impl PySession {
         out.set_item("complete", complete)?;
         out.set_item("frames", list)?;
         Ok(out)
+    }
+
+    /// The goroutines a debugger presents as threads of their own, in one
+    /// call (LLDB's OS plugin: a call per goroutine would cost seconds at
+    /// 100 000): every live goroutine (system ones too) that is not running
+    /// on an OS thread at the stop and whose stack unwinds to at least one
+    /// frame, as `(id, g address, queue, pc, sp, bp)` in `allgs` order.
+    /// `queue` is the wait reason or the status; pc/sp are the innermost
+    /// frame's, bp the frame pointer LLDB's unwinder gets furthest with.
+    #[allow(clippy::type_complexity)]
+    fn goroutine_threads(&self) -> Vec<(u64, u64, String, u64, u64, u64)> {
+        let s = &self.inner;
+        let mut prologues = std::collections::HashMap::new();
+        let mut out = Vec::new();
+        for g in s.all_gs().iter().flatten().filter(|g| !g.is_dead()) {
+            let (_, source, tid) = s.start_regs(g);
+            let on_thread = source == "registers" || source == "signal context";
+            if g.status() == status::RUNNING || (on_thread && tid.is_some()) {
+                continue; // the debugger shows it as its OS thread
+            }
+            let frames = s.phys_frames(g);
+            let Some(first) = frames.first() else {
+                continue;
+            };
+            let fallback = if source == "sched" { g.sched_bp } else { 0 };
+            let bp = self.bp_for_lldb(&frames, fallback, &mut prologues);
+            let st = g.status();
+            let queue = if (st == status::WAITING || st == status::LEAKED) && g.wait_reason != 0 {
+                s.rt.wait_reason(g.wait_reason).to_string()
+            } else {
+                s.rt.status_string(st).to_string()
+            };
+            out.push((g.goid, g.addr, queue, first.pc, first.sp, bp));
+        }
+        out
     }
 
     /// A Go value of type `type_name` (its DWARF name: "main.Item",
