@@ -423,15 +423,8 @@ fn parse_nt_file(desc: &[u8]) -> Vec<FileMapping> {
 
 impl Memory for CoreFile {
     fn read_exact(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
-        if self.read_prefix(addr, buf) == buf.len() {
-            Ok(())
-        } else {
-            Err(Error::Unreadable {
-                addr,
-                len: buf.len(),
-                context: String::new(),
-            })
-        }
+        let got = self.read_prefix(addr, buf);
+        super::all_read(addr, buf.len(), got)
     }
 
     fn read_partial(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {

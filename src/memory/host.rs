@@ -110,15 +110,12 @@ impl Memory for HostTarget {
     fn read_exact(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
         match &self.source {
             Source::Local { pid, mem } => {
-                if buf.is_empty() || Self::local_read(*pid, mem.as_ref(), addr, buf) == buf.len() {
-                    Ok(())
+                let got = if buf.is_empty() {
+                    0
                 } else {
-                    Err(Error::Unreadable {
-                        addr,
-                        len: buf.len(),
-                        context: String::new(),
-                    })
-                }
+                    Self::local_read(*pid, mem.as_ref(), addr, buf)
+                };
+                super::all_read(addr, buf.len(), got)
             }
             // The cache reads whole pages; a page only partly readable
             // (an odd remote mapping) is read as asked instead.

@@ -978,15 +978,12 @@ impl Drop for LiveProcess {
 
 impl Memory for LiveProcess {
     fn read_exact(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
-        if buf.is_empty() || self.read_prefix(addr, buf) == buf.len() {
-            Ok(())
+        let got = if buf.is_empty() {
+            0
         } else {
-            Err(Error::Unreadable {
-                addr,
-                len: buf.len(),
-                context: String::new(),
-            })
-        }
+            self.read_prefix(addr, buf)
+        };
+        super::all_read(addr, buf.len(), got)
     }
 
     fn read_partial(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {

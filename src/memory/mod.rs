@@ -10,6 +10,20 @@ pub mod snapshot;
 
 use crate::error::{Error, Result};
 
+/// `read_exact`'s answer for a reader that got the first `got` of `want`
+/// bytes at `addr`: all of them, or an Unreadable error naming the range.
+pub(crate) fn all_read(addr: u64, want: usize, got: usize) -> Result<()> {
+    if got >= want {
+        Ok(())
+    } else {
+        Err(Error::Unreadable {
+            addr,
+            len: want,
+            context: String::new(),
+        })
+    }
+}
+
 /// A readable address space. Small required core, provided helpers.
 pub trait Memory: Send + Sync {
     /// Fills `buf` from `addr` or fails with [`Error::Unreadable`].
