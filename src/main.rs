@@ -130,6 +130,12 @@ fn main() -> ExitCode {
         eprintln!("goroscope: warning: resuming the target: {e}");
     }
     if t.timing {
+        let phases: Vec<String> = session
+            .phases
+            .iter()
+            .map(|(name, d)| format!("{name} {:.1} ms", d.as_secs_f64() * 1e3))
+            .collect();
+        eprintln!("goroscope: opening: {}", phases.join(", "));
         if let Some(p) = session.target.pause_duration() {
             eprintln!(
                 "goroscope: target paused for {:.1} ms",

@@ -989,6 +989,29 @@ impl Memory for LiveProcess {
     fn read_partial(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
         Ok(self.read_prefix(addr, buf))
     }
+
+    fn read_many_into(&self, ranges: &[(u64, usize)], out: &mut [u8]) -> Vec<usize> {
+        let mut rest = out;
+        let mut bufs: Vec<&mut [u8]> = ranges
+            .iter()
+            .map(|&(addr, len)| {
+                let (buf, tail) = std::mem::take(&mut rest).split_at_mut(len);
+                rest = tail;
+                procmem::clamp(addr, buf)
+            })
+            .collect();
+        if !self.vm_readv_ok.load(Ordering::Relaxed) {
+            return ranges
+                .iter()
+                .zip(bufs)
+                .map(|(&(addr, _), buf)| self.read_prefix(addr, buf))
+                .collect();
+        }
+        let addrs: Vec<u64> = ranges.iter().map(|r| r.0).collect();
+        procmem::vm_read_many(self.pid, &addrs, &mut bufs, |addr, buf| {
+            self.read_prefix(addr, buf)
+        })
+    }
 }
 
 impl Target for LiveProcess {

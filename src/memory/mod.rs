@@ -1,6 +1,7 @@
 //! Target memory and threads behind one trait, so that cores, live
 //! processes and (later) remote stubs run the same Go-runtime code.
 
+pub mod arena;
 pub mod cache;
 pub mod core;
 pub mod host;
@@ -24,10 +25,47 @@ pub(crate) fn all_read(addr: u64, want: usize, got: usize) -> Result<()> {
     }
 }
 
+/// Merges sorted ranges that lie within `max_gap` bytes of each other into
+/// runs of at most `max_len` bytes (a longer range stays whole), so that
+/// neighbours (g structs in one span, small stacks in one stack span) are
+/// read in one go.
+pub fn coalesce(sorted: &[(u64, usize)], max_gap: u64, max_len: u64) -> Vec<(u64, usize)> {
+    let mut out: Vec<(u64, usize)> = Vec::new();
+    for &(addr, len) in sorted {
+        let end = addr.saturating_add(len as u64);
+        if let Some(last) = out.last_mut() {
+            let last_end = last.0 + last.1 as u64;
+            if addr >= last.0 && addr <= last_end.saturating_add(max_gap) && end - last.0 <= max_len
+            {
+                last.1 = (end.max(last_end) - last.0) as usize;
+                continue;
+            }
+        }
+        out.push((addr, len));
+    }
+    out
+}
+
 /// A readable address space. Small required core, provided helpers.
 pub trait Memory: Send + Sync {
     /// Fills `buf` from `addr` or fails with [`Error::Unreadable`].
     fn read_exact(&self, addr: u64, buf: &mut [u8]) -> Result<()>;
+
+    /// Reads many ranges at once into `out`, one after the other (range i
+    /// at the sum of the lengths before it; `out` holds them all). Returns
+    /// how many leading bytes of each range were readable. Targets with a
+    /// per-read cost (a live process: a system call each) batch them.
+    fn read_many_into(&self, ranges: &[(u64, usize)], out: &mut [u8]) -> Vec<usize> {
+        let mut rest = out;
+        ranges
+            .iter()
+            .map(|&(addr, len)| {
+                let (buf, tail) = std::mem::take(&mut rest).split_at_mut(len);
+                rest = tail;
+                self.read_partial(addr, buf).unwrap_or(0)
+            })
+            .collect()
+    }
 
     /// Reads as many leading bytes as are readable; returns how many.
     fn read_partial(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
@@ -164,5 +202,29 @@ pub trait Target: Memory {
     /// The core file behind this target, when it is one.
     fn as_core(&self) -> Option<&core::CoreFile> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::coalesce;
+
+    #[test]
+    fn coalesce_merges_neighbours_within_the_gap_and_length() {
+        let r = [
+            (0x1000, 0x100),
+            (0x1180, 0x100),
+            (0x3000, 0x10),
+            (0x3000, 0x20),
+            (0x9000, 0x8000),
+        ];
+        assert_eq!(
+            coalesce(&r, 0x100, 0x4000),
+            vec![(0x1000, 0x280), (0x3000, 0x20), (0x9000, 0x8000)]
+        );
+        // A run never grows past max_len.
+        let r = [(0, 0x800), (0x800, 0x800), (0x1000, 0x800)];
+        assert_eq!(coalesce(&r, 0, 0x1000), vec![(0, 0x1000), (0x1000, 0x800)]);
+        assert!(coalesce(&[], 0, 1).is_empty());
     }
 }

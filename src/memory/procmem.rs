@@ -28,6 +28,67 @@ pub fn vm_read(pid: i32, addr: u64, buf: &mut [u8]) -> (usize, Option<i32>) {
     }
 }
 
+/// Most iovecs one process_vm_readv takes (IOV_MAX on Linux).
+const IOV_MAX: usize = 1024;
+
+/// Reads many ranges with as few process_vm_readv calls as possible (up to
+/// IOV_MAX ranges each): `bufs[i]` is filled from `addrs[i]`. Returns how
+/// many bytes of each buffer were filled. A call stops at the first range
+/// it cannot read; that range is left to `fallback` (a reader that tries
+/// harder, e.g. through /proc/PID/mem) and batching goes on after it.
+pub fn vm_read_many(
+    pid: i32,
+    addrs: &[u64],
+    bufs: &mut [&mut [u8]],
+    mut fallback: impl FnMut(u64, &mut [u8]) -> usize,
+) -> Vec<usize> {
+    let mut filled = vec![0usize; bufs.len()];
+    let mut next = 0;
+    while next < bufs.len() {
+        let end = (next + IOV_MAX).min(bufs.len());
+        let local: Vec<libc::iovec> = bufs[next..end]
+            .iter_mut()
+            .map(|b| libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: b.len(),
+            })
+            .collect();
+        let remote: Vec<libc::iovec> = (next..end)
+            .map(|i| libc::iovec {
+                iov_base: addrs[i] as usize as *mut libc::c_void,
+                iov_len: bufs[i].len(),
+            })
+            .collect();
+        // SAFETY: each local iovec describes exactly one of `bufs` (alive
+        // and not otherwise borrowed during the call); the kernel
+        // validates the remote ranges.
+        let n = unsafe {
+            libc::process_vm_readv(
+                pid,
+                local.as_ptr(),
+                local.len() as libc::c_ulong,
+                remote.as_ptr(),
+                remote.len() as libc::c_ulong,
+                0,
+            )
+        };
+        let mut left = n.max(0) as usize;
+        let mut i = next;
+        while i < end && left >= bufs[i].len() {
+            filled[i] = bufs[i].len();
+            left -= bufs[i].len();
+            i += 1;
+        }
+        if i < end {
+            // The range the call stopped at: read it the careful way.
+            filled[i] = fallback(addrs[i], bufs[i]);
+            i += 1;
+        }
+        next = i;
+    }
+    filled
+}
+
 /// pread from /proc/PID/mem, which also reaches pages process_vm_readv
 /// refuses (it reads with FOLL_FORCE); returns the bytes copied.
 pub fn mem_read(mem: &std::fs::File, addr: u64, buf: &mut [u8]) -> usize {
@@ -81,6 +142,40 @@ mod tests {
         assert_eq!(buf, src);
         let auxv = proc_auxv(std::process::id() as i32).expect("own auxv");
         assert!(auxv.iter().any(|&(k, _)| k == libc::AT_PAGESZ), "{auxv:x?}");
+    }
+
+    #[test]
+    fn reads_many_ranges_and_falls_back_where_a_call_stops() {
+        let a = [7u8; 3000];
+        let b = *b"second range";
+        let pid = std::process::id() as i32;
+        // 2 500 ranges: more than one call's worth of iovecs; every
+        // 1 000th points at unmapped memory (address 8).
+        let mut addrs = Vec::new();
+        let mut bufs = Vec::new();
+        for i in 0..2500 {
+            let (addr, len) = match i % 1000 {
+                999 => (8u64, 16),
+                k if k % 2 == 0 => (a.as_ptr() as u64, 3000),
+                _ => (b.as_ptr() as u64, b.len()),
+            };
+            addrs.push(addr);
+            bufs.push(vec![0u8; len]);
+        }
+        let mut fallbacks = Vec::new();
+        let mut slices: Vec<&mut [u8]> = bufs.iter_mut().map(|b| &mut b[..]).collect();
+        let filled = vm_read_many(pid, &addrs, &mut slices, |addr, _| {
+            fallbacks.push(addr);
+            0
+        });
+        assert_eq!(fallbacks, vec![8, 8]);
+        for (i, buf) in bufs.iter().enumerate() {
+            match i % 1000 {
+                999 => assert_eq!(filled[i], 0),
+                k if k % 2 == 0 => assert!(filled[i] == 3000 && buf.iter().all(|&x| x == 7)),
+                _ => assert!(filled[i] == b.len() && buf[..] == b[..]),
+            }
+        }
     }
 
     #[test]

@@ -8,19 +8,33 @@ use std::path::PathBuf;
 use std::sync::RwLock;
 
 use crate::error::Result;
+use crate::memory::arena::Arena;
 use crate::memory::{Memory, OsThread, Target};
 
-/// Copies of target memory, keyed by start address.
-#[derive(Debug, Default)]
+/// Copies of target memory, keyed by start address: each names its block
+/// (one per prefetch), its offset there and its length.
+#[derive(Default)]
 struct Ranges {
-    map: BTreeMap<u64, Box<[u8]>>,
+    map: BTreeMap<u64, (usize, usize, usize)>,
+    blocks: Vec<Arena>,
 }
 
 impl Ranges {
     fn get(&self, addr: u64, len: usize) -> Option<&[u8]> {
-        let (start, data) = self.map.range(..=addr).next_back()?;
-        let off = (addr - start) as usize;
-        data.get(off..off.checked_add(len)?)
+        // A few copies may overlap (a thread's stack top inside a run of
+        // stacks): look past a nearer start that ends too soon.
+        self.map
+            .range(..=addr)
+            .rev()
+            .take(4)
+            .find_map(|(start, &(block, off, have))| {
+                let skip = (addr - start) as usize;
+                if skip.checked_add(len)? > have {
+                    return None;
+                }
+                let at = off + skip;
+                self.blocks.get(block)?.as_slice().get(at..at + len)
+            })
     }
 }
 
@@ -37,6 +51,32 @@ impl<T: Target> Snapshotting<T> {
             inner,
             ranges: RwLock::new(Ranges::default()),
         }
+    }
+}
+
+impl<T: Target> Snapshotting<T> {
+    /// Copies `ranges` in one batched read into a fresh block and keeps
+    /// them for later reads.
+    fn copy(&self, ranges: &[(u64, usize)]) {
+        let total = ranges.iter().map(|r| r.1).sum();
+        let Some(mut block) = Arena::new(total) else {
+            return;
+        };
+        let filled = self.inner.read_many_into(ranges, block.as_mut_slice());
+        let Ok(mut r) = self.ranges.write() else {
+            return;
+        };
+        let index = r.blocks.len();
+        let mut off = 0;
+        for (&(addr, len), got) in ranges.iter().zip(filled) {
+            // Keep the longer copy when two ranges start at one address.
+            let longer = r.map.get(&addr).is_none_or(|&(_, _, have)| have < got);
+            if got > 0 && longer {
+                r.map.insert(addr, (index, off, got));
+            }
+            off += len;
+        }
+        r.blocks.push(block);
     }
 }
 
@@ -85,26 +125,6 @@ impl<T: Target> Target for Snapshotting<T> {
         self.inner.pause_duration()
     }
     fn prefetch(&self, ranges: &[(u64, usize)]) {
-        let mut copies = Vec::with_capacity(ranges.len());
-        for &(addr, len) in ranges {
-            let mut buf = vec![0u8; len];
-            if let Ok(n) = self.inner.read_partial(addr, &mut buf) {
-                if n > 0 {
-                    buf.truncate(n);
-                    copies.push((addr, buf.into_boxed_slice()));
-                }
-            }
-        }
-        if let Ok(mut r) = self.ranges.write() {
-            for (addr, data) in copies {
-                // Keep the longer copy when two ranges start at one address.
-                match r.map.get(&addr) {
-                    Some(old) if old.len() >= data.len() => {}
-                    _ => {
-                        r.map.insert(addr, data);
-                    }
-                }
-            }
-        }
+        self.copy(ranges);
     }
 }
