@@ -477,12 +477,16 @@ def _help() -> str:
         "  go deadlocks                       wait-for cycles, leaked goroutines\n"
         "  go stacks                          stack usage, recursion, overflow\n"
         "  go info                            Go version, counts, crash facts\n"
+        "  go print EXPR...                   Go values as fmt prints them (package variables, fields, map keys)\n"
+        "  go locals [ID] [--frame N]         parameters and locals; without ID, the selected goroutine\n"
+        "                                     thread's selected frame (what `frame variable` would show)\n"
         "  go goroutine N [CMD...]            select goroutine N's thread (then bt, frame select, register read),\n"
         "                                     or run one lldb command there\n"
         "  go threads                         thread list, goroutine threads included (also right after an attach)\n"
         "\n"
         "Every command takes --json; blocking, chain and deadlocks take --dot.\n"
-        "Goroutines are also threads (`thread list`: 'goroutine N', queue = its wait reason).\n"
+        "Goroutines are also threads (`thread list`: 'goroutine N', queue = its wait reason);\n"
+        "at most GOROSCOPE_LLDB_MAX_THREADS of them (default 10000), `go goroutine N` reaches any.\n"
     )
 
 
