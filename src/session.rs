@@ -80,17 +80,12 @@ fn read_gs(
     addrs: &[u64],
 ) -> Vec<std::result::Result<G, (u64, Error)>> {
     let size = rt.g.size as usize;
-    let mut sorted: Vec<(u64, usize)> = addrs.iter().map(|&a| (a, size)).collect();
-    sorted.sort_unstable();
-    sorted.dedup();
-    target.prefetch(&crate::memory::coalesce(&sorted, 4096, 1 << 20));
+    let ranges = addrs.iter().map(|&a| (a, size)).collect();
+    target.prefetch(&crate::memory::coalesce(ranges, 4096, 1 << 20));
     let mut buf = vec![0u8; size];
     addrs
         .iter()
-        .map(|&a| match target.read_exact(a, &mut buf) {
-            Ok(()) => Ok(rt.decode_g(a, &buf)),
-            Err(_) => rt.read_g(target, a).map_err(|e| (a, e)),
-        })
+        .map(|&a| rt.read_g_into(target, a, &mut buf).map_err(|e| (a, e)))
         .collect()
 }
 
@@ -240,9 +235,8 @@ impl Session {
         }
         // Merge only overlaps and near neighbours: the unused low part of
         // each stack is a gap not worth copying.
-        ranges.sort_unstable();
         self.target
-            .prefetch(&crate::memory::coalesce(&ranges, 256, 1 << 20));
+            .prefetch(&crate::memory::coalesce(ranges, 256, 1 << 20));
     }
 
     /// The executable's path.

@@ -90,17 +90,17 @@ pub struct M {
 impl GoRuntime {
     /// Decodes the g at `addr`.
     pub fn read_g(&self, mem: &dyn Memory, addr: u64) -> Result<G> {
-        let mut buf = vec![0u8; self.g.size as usize];
-        mem.read_exact(addr, &mut buf)
-            .ctx(format!("runtime.g at {addr:#x}"))?;
-        Ok(self.decode_g(addr, &buf))
+        self.read_g_into(mem, addr, &mut vec![0u8; self.g.size as usize])
     }
 
-    /// Decodes the g at `addr` from its bytes (at least `self.g.size`).
-    pub fn decode_g(&self, addr: u64, buf: &[u8]) -> G {
+    /// Decodes the g at `addr`, reading it through `buf` (`g.size` bytes;
+    /// reused across a walk over every g).
+    pub fn read_g_into(&self, mem: &dyn Memory, addr: u64, buf: &mut [u8]) -> Result<G> {
+        mem.read_exact(addr, buf)
+            .ctx(format!("runtime.g at {addr:#x}"))?;
         let l = &self.g;
         let u = |f| get_uint(buf, f);
-        G {
+        Ok(G {
             addr,
             goid: u(l.goid),
             raw_status: u(l.atomicstatus) as u32,
@@ -123,7 +123,7 @@ impl GoRuntime {
             defer: u(l.defer),
             panic: u(l.panic),
             running_cleanups: l.running_cleanups.map(|f| u(f) != 0).unwrap_or(false),
-        }
+        })
     }
 
     /// Addresses of every g in `runtime.allgs`, dead ones included.

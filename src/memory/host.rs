@@ -93,16 +93,7 @@ impl HostTarget {
     }
 
     fn local_read(pid: i32, mem: Option<&std::fs::File>, addr: u64, buf: &mut [u8]) -> usize {
-        let buf = procmem::clamp(addr, buf);
-        let (mut done, _) = procmem::vm_read(pid, addr, buf);
-        // process_vm_readv stops at the first unreadable page of a
-        // mapping; /proc/PID/mem also reads what only the tracer may see.
-        if let Some(f) = mem {
-            if done < buf.len() {
-                done += procmem::mem_read(f, addr + done as u64, &mut buf[done..]);
-            }
-        }
-        done
+        procmem::read_prefix(pid, mem, addr, buf, true).0
     }
 }
 

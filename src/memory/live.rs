@@ -940,33 +940,13 @@ impl LiveProcess {
 
     /// Reads the readable prefix of `[addr, addr + buf.len())`.
     fn read_prefix(&self, addr: u64, buf: &mut [u8]) -> usize {
-        let buf = procmem::clamp(addr, buf);
-        let len = buf.len();
-        let mut done = self.vm_read(addr, buf);
-        if done < len {
-            done += self.mem_read(addr + done as u64, &mut buf[done..]);
-        }
-        done
-    }
-
-    /// One process_vm_readv for the whole request; returns bytes copied.
-    fn vm_read(&self, addr: u64, buf: &mut [u8]) -> usize {
-        if !self.vm_readv_ok.load(Ordering::Relaxed) {
-            return 0;
-        }
-        let (n, err) = procmem::vm_read(self.pid, addr, buf);
+        let try_vm = self.vm_readv_ok.load(Ordering::Relaxed);
+        let (n, err) = procmem::read_prefix(self.pid, self.mem.as_ref(), addr, buf, try_vm);
+        // process_vm_readv is not allowed here: stop trying it.
         if matches!(err, Some(libc::EPERM | libc::ENOSYS)) {
             self.vm_readv_ok.store(false, Ordering::Relaxed);
         }
         n
-    }
-
-    /// pread from /proc/PID/mem, which also reaches pages process_vm_readv
-    /// refuses (it reads with FOLL_FORCE); returns bytes copied.
-    fn mem_read(&self, addr: u64, buf: &mut [u8]) -> usize {
-        self.mem
-            .as_ref()
-            .map_or(0, |mem| procmem::mem_read(mem, addr, buf))
     }
 }
 
@@ -991,14 +971,10 @@ impl Memory for LiveProcess {
     }
 
     fn read_many_into(&self, ranges: &[(u64, usize)], out: &mut [u8]) -> Vec<usize> {
-        let mut rest = out;
         let mut bufs: Vec<&mut [u8]> = ranges
             .iter()
-            .map(|&(addr, len)| {
-                let (buf, tail) = std::mem::take(&mut rest).split_at_mut(len);
-                rest = tail;
-                procmem::clamp(addr, buf)
-            })
+            .zip(procmem::split_for(ranges, out))
+            .map(|(&(addr, _), buf)| procmem::clamp(addr, buf))
             .collect();
         if !self.vm_readv_ok.load(Ordering::Relaxed) {
             return ranges

@@ -25,13 +25,14 @@ pub(crate) fn all_read(addr: u64, want: usize, got: usize) -> Result<()> {
     }
 }
 
-/// Merges sorted ranges that lie within `max_gap` bytes of each other into
-/// runs of at most `max_len` bytes (a longer range stays whole), so that
-/// neighbours (g structs in one span, small stacks in one stack span) are
-/// read in one go.
-pub fn coalesce(sorted: &[(u64, usize)], max_gap: u64, max_len: u64) -> Vec<(u64, usize)> {
+/// Sorts ranges and merges those that overlap or lie within `max_gap`
+/// bytes of each other into runs of at most `max_len` bytes (a longer
+/// range stays whole), so that neighbours (g structs in one span, small
+/// stacks in one stack span) are read in one go.
+pub fn coalesce(mut ranges: Vec<(u64, usize)>, max_gap: u64, max_len: u64) -> Vec<(u64, usize)> {
+    ranges.sort_unstable();
     let mut out: Vec<(u64, usize)> = Vec::new();
-    for &(addr, len) in sorted {
+    for (addr, len) in ranges {
         let end = addr.saturating_add(len as u64);
         if let Some(last) = out.last_mut() {
             let last_end = last.0 + last.1 as u64;
@@ -56,14 +57,10 @@ pub trait Memory: Send + Sync {
     /// how many leading bytes of each range were readable. Targets with a
     /// per-read cost (a live process: a system call each) batch them.
     fn read_many_into(&self, ranges: &[(u64, usize)], out: &mut [u8]) -> Vec<usize> {
-        let mut rest = out;
         ranges
             .iter()
-            .map(|&(addr, len)| {
-                let (buf, tail) = std::mem::take(&mut rest).split_at_mut(len);
-                rest = tail;
-                self.read_partial(addr, buf).unwrap_or(0)
-            })
+            .zip(procmem::split_for(ranges, out))
+            .map(|(&(addr, _), buf)| self.read_partial(addr, buf).unwrap_or(0))
             .collect()
     }
 
@@ -211,20 +208,20 @@ mod tests {
 
     #[test]
     fn coalesce_merges_neighbours_within_the_gap_and_length() {
-        let r = [
-            (0x1000, 0x100),
-            (0x1180, 0x100),
-            (0x3000, 0x10),
-            (0x3000, 0x20),
+        let r = vec![
             (0x9000, 0x8000),
+            (0x1180, 0x100),
+            (0x3000, 0x20),
+            (0x1000, 0x100),
+            (0x3000, 0x10),
         ];
         assert_eq!(
-            coalesce(&r, 0x100, 0x4000),
+            coalesce(r, 0x100, 0x4000),
             vec![(0x1000, 0x280), (0x3000, 0x20), (0x9000, 0x8000)]
         );
         // A run never grows past max_len.
-        let r = [(0, 0x800), (0x800, 0x800), (0x1000, 0x800)];
-        assert_eq!(coalesce(&r, 0, 0x1000), vec![(0, 0x1000), (0x1000, 0x800)]);
-        assert!(coalesce(&[], 0, 1).is_empty());
+        let r = vec![(0, 0x800), (0x800, 0x800), (0x1000, 0x800)];
+        assert_eq!(coalesce(r, 0, 0x1000), vec![(0, 0x1000), (0x1000, 0x800)]);
+        assert!(coalesce(Vec::new(), 0, 1).is_empty());
     }
 }

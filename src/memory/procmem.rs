@@ -104,6 +104,47 @@ pub fn mem_read(mem: &std::fs::File, addr: u64, buf: &mut [u8]) -> usize {
     done
 }
 
+/// Reads the readable prefix of `[addr, addr + buf.len())` of process
+/// `pid`: one process_vm_readv (skipped when `try_vm` is false), then
+/// /proc/PID/mem (`mem`) from where it stopped, since process_vm_readv
+/// stops at the first unreadable page and /proc/PID/mem also reads what
+/// only the tracer may see. Returns the bytes read and process_vm_readv's
+/// errno when it failed.
+pub fn read_prefix(
+    pid: i32,
+    mem: Option<&std::fs::File>,
+    addr: u64,
+    buf: &mut [u8],
+    try_vm: bool,
+) -> (usize, Option<i32>) {
+    let buf = clamp(addr, buf);
+    let (mut done, err) = if try_vm {
+        vm_read(pid, addr, buf)
+    } else {
+        (0, None)
+    };
+    if let Some(f) = mem {
+        if done < buf.len() {
+            done += mem_read(f, addr + done as u64, &mut buf[done..]);
+        }
+    }
+    (done, err)
+}
+
+/// `out` cut into one slice per range, in order (`read_many_into`'s
+/// layout: range i starts at the sum of the lengths before it).
+pub fn split_for<'a>(ranges: &[(u64, usize)], out: &'a mut [u8]) -> Vec<&'a mut [u8]> {
+    let mut rest = out;
+    ranges
+        .iter()
+        .map(|&(_, len)| {
+            let (buf, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            rest = tail;
+            buf
+        })
+        .collect()
+}
+
 /// The part of `buf` that fits below the top of the address space from
 /// `addr` (reads never wrap around).
 pub fn clamp(addr: u64, buf: &mut [u8]) -> &mut [u8] {
