@@ -1293,7 +1293,8 @@ mod tests {
         assert_eq!(live.read_partial(rsp, &mut page).expect("partial"), 4096);
         let direct = {
             let mut b = [0u8; 64];
-            assert_eq!(live.mem_read(rsp, &mut b), 64);
+            let mem = live.mem.as_ref().expect("/proc/PID/mem is open");
+            assert_eq!(procmem::mem_read(mem, rsp, &mut b), 64);
             b
         };
         assert_eq!(word, direct, "process_vm_readv and /proc/PID/mem agree");
