@@ -453,12 +453,27 @@ impl Session {
         )
     }
 
+    /// The wait reason Go prints for `g` (`chan receive`), when it waits.
+    pub fn wait_reason_text(&self, g: &G) -> Option<String> {
+        let st = g.status();
+        ((st == status::WAITING || st == status::LEAKED) && g.wait_reason != 0)
+            .then(|| self.rt.wait_reason(g.wait_reason).to_string())
+    }
+
+    /// The goroutine an OS thread runs at the stop (its M's curg), if any.
+    pub fn goroutine_on_thread(&self, tid: u64) -> Option<&G> {
+        let m = self.ms.iter().find(|m| m.procid == tid && m.curg != 0)?;
+        self.all_gs()
+            .iter()
+            .flatten()
+            .find(|g| g.addr == m.curg && !g.is_dead())
+    }
+
     /// Decodes one goroutine fully: status, frames, creator.
     pub fn goroutine(&self, g: &G, now: Option<i64>) -> Goroutine {
         let st = g.status();
         let status_word = self.rt.status_string(st).to_string();
-        let wait_reason = ((st == status::WAITING || st == status::LEAKED) && g.wait_reason != 0)
-            .then(|| self.rt.wait_reason(g.wait_reason).to_string());
+        let wait_reason = self.wait_reason_text(g);
         let wait_minutes = match now {
             Some(now) if (st == status::WAITING || st == status::SYSCALL) && g.waitsince != 0 => {
                 ((now - g.waitsince) / 60_000_000_000).max(0)

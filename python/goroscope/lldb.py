@@ -26,7 +26,6 @@ whenever the process's stop id changes.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import shlex
 import struct
@@ -382,11 +381,9 @@ def _selected_goroutine(debugger) -> Tuple[int, int, int]:
     if is_goroutine_tid(tid):
         goid = tid - GOROUTINE_TID_BASE
     else:
-        text, _, _ = CTL.run(["goroutines", "--all", "--json"])
-        ids = [g["id"] for g in json.loads(text)["goroutines"] if g.get("thread_id") == tid]
-        if not ids:
+        goid = CTL.session().goroutine_on_thread(tid)
+        if goid is None:
             raise UserError(f"goroscope: thread {tid} runs no goroutine: give a goroutine id (go locals N)")
-        goid = ids[0]
     frame = thread.GetSelectedFrame()
     return goid, frame.GetPC(), frame.GetSP()
 

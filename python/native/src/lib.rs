@@ -344,15 +344,18 @@ impl PySession {
             };
             let fallback = if source == "sched" { g.sched_bp } else { 0 };
             let bp = self.bp_for_lldb(&frames, fallback, &mut prologues);
-            let st = g.status();
-            let queue = if (st == status::WAITING || st == status::LEAKED) && g.wait_reason != 0 {
-                s.rt.wait_reason(g.wait_reason).to_string()
-            } else {
-                s.rt.status_string(st).to_string()
-            };
+            let queue = s
+                .wait_reason_text(g)
+                .unwrap_or_else(|| s.rt.status_string(g.status()).to_string());
             out.push((g.goid, g.addr, queue, first.pc, first.sp, bp));
         }
         out
+    }
+
+    /// The id of the goroutine OS thread `tid` runs at the stop (its M's
+    /// current goroutine), or None.
+    fn goroutine_on_thread(&self, tid: u64) -> Option<u64> {
+        self.inner.goroutine_on_thread(tid).map(|g| g.goid)
     }
 
     /// A Go value of type `type_name` (its DWARF name: "main.Item",
