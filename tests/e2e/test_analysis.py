@@ -7,6 +7,7 @@ verdict at all: that is a requirement, not a goal."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -69,6 +70,21 @@ def _start(exe: Path):
             break
     proc.kill()
     pytest.fail(f"{exe} did not become ready", pytrace=False)
+
+
+@contextlib.contextmanager
+def _running(exe: Path):
+    """The example started as _start starts it, as (proc, truth); its
+    process group is killed when the block ends, however it ends."""
+    proc, truth = _start(exe)
+    try:
+        yield proc, truth
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
 
 
 def _global_symbols(exe: Path) -> set[str]:
@@ -159,23 +175,18 @@ def _check_verdicts(name: str, exe: Path, res: subprocess.CompletedProcess, trut
 @pytest.mark.parametrize("target", ["live", "core"])
 def test_deadlock_verdicts_match_ground_truth(version: str, name: str, target: str):
     exe = _build(version, name)
-    proc, truth = _start(exe)
     core = None
     try:
-        if target == "live":
-            res = _tool("deadlocks", "--json", "--pid", str(proc.pid))
-        else:
-            prefix = exe.with_suffix(".gcore")
-            subprocess.run(["gcore", "-o", str(prefix), str(proc.pid)], capture_output=True, timeout=120, check=True)
-            core = Path(f"{prefix}.{proc.pid}")
-            os.killpg(proc.pid, signal.SIGKILL)
-            res = _tool("deadlocks", "--json", "--core", str(core), "--exe", str(exe))
+        with _running(exe) as (proc, truth):
+            if target == "live":
+                res = _tool("deadlocks", "--json", "--pid", str(proc.pid))
+            else:
+                prefix = exe.with_suffix(".gcore")
+                subprocess.run(["gcore", "-o", str(prefix), str(proc.pid)], capture_output=True, timeout=120, check=True)
+                core = Path(f"{prefix}.{proc.pid}")
+                os.killpg(proc.pid, signal.SIGKILL)
+                res = _tool("deadlocks", "--json", "--core", str(core), "--exe", str(exe))
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
         if core is not None:
             core.unlink(missing_ok=True)
     _check_verdicts(name, exe, res, truth)
@@ -188,12 +199,8 @@ def test_deadlock_verdicts_on_stripped_binaries(version: str, name: str):
     the built-in tables, mheap_ and allgs are found by what they hold, and
     the verdicts (leaks included) must still match the ground truth."""
     exe = _build(version, name, stripped=True)
-    proc, truth = _start(exe)
-    try:
+    with _running(exe) as (proc, truth):
         res = _tool("deadlocks", "--json", "--pid", str(proc.pid))
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
     assert "leak_check_error" not in json.loads(res.stdout or "{}"), res.stdout
     _check_verdicts(name, exe, res, truth)
 
@@ -201,13 +208,9 @@ def test_deadlock_verdicts_on_stripped_binaries(version: str, name: str):
 @pytest.mark.parametrize("version", go_versions())
 def test_chain_follows_deferred_unlocks_into_the_cycle(version: str):
     exe = _build(version, "lockorder")
-    proc, truth = _start(exe)
-    try:
+    with _running(exe) as (proc, truth):
         start = truth["cycles"][0][0]
         res = _tool("chain", str(start), "--json", "--pid", str(proc.pid))
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
     assert doc["cycle"] is True
@@ -225,14 +228,10 @@ def test_chain_names_likely_holder_without_deferred_unlock(version: str):
     likely, on the evidence of its argument s pointing at the store, and the
     mutex's state bits are quoted."""
     exe = _build(version, "heldsend")
-    proc, truth = _start(exe)
-    try:
+    with _running(exe) as (proc, truth):
         lookup = next(g for g in truth["goroutines"] if g["role"].startswith("store.lookup:"))
         flush = next(g for g in truth["goroutines"] if g["role"].startswith("store.flush:"))
         res = _tool("chain", str(lookup["id"]), "--json", "--pid", str(proc.pid))
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
     first = doc["chain"][0]
@@ -256,14 +255,10 @@ def test_chain_finds_potential_receiver_through_its_argument(version: str):
     renderArticles, its only receiver (itself stuck sending on pages), has
     it as its argument: the likely one to unblock it."""
     exe = _build(version, "pipeline")
-    proc, truth = _start(exe)
-    try:
+    with _running(exe) as (proc, truth):
         fetch = next(g for g in truth["goroutines"] if g["role"].startswith("fetchArticles:"))
         render = next(g for g in truth["goroutines"] if g["role"].startswith("renderArticles:"))
         res = _tool("chain", str(fetch["id"]), "--json", "--pid", str(proc.pid))
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
     assert res.returncode == 0, res.stderr
     first = json.loads(res.stdout)["chain"][0]
     assert first["waiting_on"]["name"] == "results"
@@ -327,15 +322,11 @@ def _parse_dot(text: str) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
 @pytest.mark.parametrize("version", go_versions())
 def test_dot_graphs_draw_the_cycle(version: str):
     exe = _build(version, "lockorder")
-    proc, truth = _start(exe)
-    try:
+    with _running(exe) as (proc, truth):
         pid = str(proc.pid)
         start = truth["cycles"][0][0]
         runs = {cmd: _tool(*cmd.split(), "--dot", "--pid", pid) for cmd in ("deadlocks", f"chain {start}", "blocking")}
         refused = _tool("goroutines", "--dot", "--pid", pid)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
     assert refused.returncode == 2 and "--dot" in refused.stderr
     assert runs["deadlocks"].returncode == 1, runs["deadlocks"].stderr
     for cmd in ("blocking", f"chain {start}"):
@@ -359,13 +350,9 @@ def test_waitgroup_counter_and_deferred_done_holders(version: str):
     """main waits on main.transfers (Add(2)); transfer and reconcile each
     hold a pending `defer transfers.Done()` while deadlocked on each other."""
     exe = _build(version, "lockorder")
-    proc, truth = _start(exe)
-    try:
+    with _running(exe) as (proc, truth):
         blocking = _tool("blocking", "--json", "--pid", str(proc.pid))
         chain = _tool("chain", "1", "--json", "--pid", str(proc.pid))
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
     assert blocking.returncode == 0, blocking.stderr
     wg = [o for o in json.loads(blocking.stdout)["objects"] if o["kind"] == "waitgroup"]
     assert [(o["name"], o["waiters"], o["waitgroup"]) for o in wg] == [("main.transfers", [1], {"counter": 2, "waiters": 1})]

@@ -8,16 +8,14 @@ values are the literal arguments main passes (`go transfer("alice", "bob",
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from .conftest import go_versions
-from .test_analysis import _build, _start, _tool
+from .test_analysis import _build, _running, _tool
 
 # role prefix in lockorder's ground truth → (function, {argument: value})
 EXPECTED = {
@@ -43,16 +41,12 @@ def _check(doc: dict, role: str, where: str) -> None:
 @pytest.mark.parametrize("version", go_versions())
 def test_locals_show_the_arguments_main_passed(version: str):
     exe = _build(version, "lockorder")
-    proc, truth = _start(exe)
-    ids = _ids(truth)
-    assert set(ids) == set(EXPECTED), ids
-    core = exe.with_suffix(f".locals.{proc.pid}")
-    try:
+    with _running(exe) as (proc, truth):
+        ids = _ids(truth)
+        assert set(ids) == set(EXPECTED), ids
+        core = exe.with_suffix(f".locals.{proc.pid}")
         live = {role: _tool("locals", str(i), "--json", "--pid", str(proc.pid)) for role, i in ids.items()}
         subprocess.run(["gcore", "-o", str(exe.with_suffix(".locals")), str(proc.pid)], capture_output=True, timeout=120, check=True)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
     try:
         for role, res in live.items():
             assert res.returncode == 0, res.stderr
@@ -112,12 +106,8 @@ def test_locals_show_the_arguments_main_passed(version: str):
 def test_locals_without_dwarf_says_so():
     version = go_versions()[-1]
     exe = _build(version, "lockorder", stripped=True)
-    proc, truth = _start(exe)
-    try:
+    with _running(exe) as (proc, truth):
         res = _tool("locals", "1", "--pid", str(proc.pid))
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
     assert res.returncode == 2, res.stdout
     assert "no DWARF variable information" in res.stderr and "panicked" not in res.stderr, res.stderr
 
