@@ -84,8 +84,39 @@ pub struct Info {
     /// What the crashing goroutine panicked with, if it panicked.
     pub panic: Option<String>,
     pub crashing_thread: Option<i32>,
+    /// The runtime globals the commands read, and how each was located.
+    pub runtime_globals: Vec<RuntimeGlobal>,
     pub warnings: Vec<String>,
 }
+
+/// One runtime global in `info`.
+#[derive(Debug, Serialize)]
+pub struct RuntimeGlobal {
+    pub name: String,
+    /// Target address, when located.
+    pub address: Option<u64>,
+    /// "symbol table" or "discovered" (stripped binaries: by shape, or
+    /// through the code that uses it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found_by: Option<String>,
+    /// Why it could not be located.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The globals `info` reports on: what the analyses and `info` read.
+const REPORTED_GLOBALS: &[&str] = &[
+    "runtime.firstmoduledata",
+    "runtime.allgs",
+    "runtime.allm",
+    "runtime.allp",
+    "runtime.gomaxprocs",
+    "runtime.sched",
+    "runtime.mheap_",
+    "runtime.semtable",
+    "runtime.fingStatus",
+    "runtime.maxstacksize",
+];
 
 /// A command's result, rendered by the frontends.
 #[derive(Debug)]
@@ -252,9 +283,11 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
         Command::Chain { id } => chain(s, *id),
         Command::Deadlocks { system } => {
             let r = s.deadlocks(*system)?;
+            // No silent downgrade: undecided verdicts make the run partial.
+            let warnings = r.leak_check_error.iter().cloned().collect();
             Ok(Outcome {
                 output: Output::Deadlocks(Box::new(r)),
-                warnings: Vec::new(),
+                warnings,
             })
         }
         Command::Print {
@@ -564,6 +597,23 @@ fn info(s: &Session) -> Result<Outcome> {
         crashing_goroutine,
         panic,
         crashing_thread,
+        runtime_globals: REPORTED_GLOBALS
+            .iter()
+            .map(|&name| match rt.locate_global(name) {
+                Ok((how, a)) => RuntimeGlobal {
+                    name: name.into(),
+                    address: Some(a),
+                    found_by: Some(how.into()),
+                    error: None,
+                },
+                Err(e) => RuntimeGlobal {
+                    name: name.into(),
+                    address: None,
+                    found_by: None,
+                    error: Some(e),
+                },
+            })
+            .collect(),
         warnings: Vec::new(),
     };
     Ok(Outcome {

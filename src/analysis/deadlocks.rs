@@ -48,7 +48,8 @@ pub struct DeadlockReport {
 #[derive(Debug, Serialize)]
 pub struct Verdict {
     pub id: u64,
-    /// "deadlocked", "leaked", "blocked" or "live".
+    /// "deadlocked", "leaked", "blocked", "live", or "unknown" when leak
+    /// detection could not run (`leak_check_error` says why).
     pub verdict: String,
     pub waiting_on: Option<WaitingOn>,
     pub holders: Vec<Holder>,
@@ -165,6 +166,7 @@ impl Session {
             goroutines.iter().map(|g| (g.id, g)).collect();
         let mut blocked: HashMap<u64, (&G, Vec<u64>)> = HashMap::new();
         let mut roots: Vec<&G> = Vec::new();
+        let mut main_select: Option<u64> = None;
         for gr in &goroutines {
             let Some(g) = raw.get(&gr.addr) else { continue };
             match waits.get(&gr.id) {
@@ -173,14 +175,15 @@ impl Session {
                     if w.addr != 0 {
                         objs.push(w.addr);
                     }
-                    // go1.27 never reports the main goroutine in select{} as leaked.
-                    let main_select =
-                        gr.id == 1 && w.kind == "select (no cases)" && self.rt.version.at_least(27);
-                    if main_select {
-                        roots.push(g);
-                    } else {
-                        blocked.insert(gr.id, (g, objs));
+                    // The main goroutine parked in `select {}` is how many
+                    // servers idle. Like the runtime's leak detector
+                    // (runtime/mgc.go findGoroutineLeaks, go1.27), it stays
+                    // out of the roots (what only its stack reaches can
+                    // still leak) but is never itself reported leaked.
+                    if gr.id == 1 && w.kind == "select (no cases)" {
+                        main_select = Some(gr.id);
                     }
+                    blocked.insert(gr.id, (g, objs));
                 }
                 _ => roots.push(g),
             }
@@ -193,6 +196,9 @@ impl Session {
                     Some(format!("leak detection unavailable: {e}")),
                 ),
             };
+        if let Some(id) = main_select {
+            leaked_set.remove(&id);
+        }
         // A lock whose every certain holder can never run again is never
         // released: its waiters are stuck too, even when the lock is a
         // global (reachable, so the reachability pass keeps them). A
@@ -266,6 +272,19 @@ impl Session {
                     "leaked",
                     "nothing that could wake it is reachable from a goroutine that can run"
                         .to_string(),
+                )
+            } else if main_select == Some(gr.id) {
+                (
+                    "blocked",
+                    "the main goroutine parked in select {}, the idiom for a process that \
+                     serves from other goroutines (the runtime's leak profile exempts it too)"
+                        .to_string(),
+                )
+            } else if let (true, Some(e)) = (blocked.contains_key(&gr.id), &leak_check_error) {
+                // Without the heap walk nothing says whether it can be woken.
+                (
+                    "unknown",
+                    format!("cannot tell whether it can be woken: {e}"),
                 )
             } else if blocked.contains_key(&gr.id) {
                 (

@@ -7,3 +7,4 @@ pub mod dwarfexpr;
 pub mod dwarfvars;
 pub mod elf;
 pub mod pclntab;
+pub mod x86refs;

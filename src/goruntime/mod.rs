@@ -1,6 +1,7 @@
 //! The Go runtime's view of a target: layouts, goroutines, Ms, Ps and the
 //! scheduler, decoded from target memory by field name.
 
+pub mod codeglobals;
 pub mod discover;
 pub mod funcname;
 pub mod goroutine;

@@ -10,11 +10,11 @@ use crate::binary::dwarf::DwarfTypes;
 use crate::binary::elf::Executable;
 use crate::binary::pclntab::Pclntab;
 use crate::error::{Error, Result, ResultExt};
-use crate::goruntime::discover;
 use crate::goruntime::layout::{FieldLoc, Layouts};
 use crate::goruntime::tables::{self, BuiltinLayouts};
 use crate::goruntime::typedesc::{Layered, TypeDescriptors};
 use crate::goruntime::version::{FuncIds, GoVersion};
+use crate::goruntime::{codeglobals, discover};
 use crate::memory::Target;
 
 /// Offsets of the `runtime.g` fields we read.
@@ -133,6 +133,8 @@ pub struct GoRuntime {
     pub traceback_labels: bool,
     /// Globals found without a symbol table.
     globals: HashMap<&'static str, u64>,
+    /// Globals discovery looked for and did not find, with the reason.
+    globals_missing: HashMap<&'static str, String>,
     /// Data/bss symbols sorted by address (built on first use).
     data_symbols: OnceLock<Vec<(u64, u64, String)>>,
     /// Function entry points by name (built on first use).
@@ -283,12 +285,29 @@ impl GoRuntime {
                 discover::find_allgs(target, &layouts, &g, &bss_ranges)?,
             );
         }
+        // Globals found by shape or through the code that uses them. What
+        // is not found is remembered with the reason, for whichever command
+        // needs it to say (`symbol` returns it).
+        let mut globals_missing = HashMap::new();
         if exe.symbol("runtime.mheap_").is_none() {
-            // Only leak detection needs the heap: its absence is reported
-            // there, not here.
-            if let Ok(a) = discover::find_mheap(target, &layouts, &bss_ranges) {
-                globals.insert("runtime.mheap_", a);
+            match discover::find_mheap(target, &layouts, &bss_ranges) {
+                Ok(a) => {
+                    globals.insert("runtime.mheap_", a);
+                }
+                Err(e) => {
+                    globals_missing.insert("runtime.mheap_", e.to_string());
+                }
             }
+        }
+        if exe.symbol("runtime.allp").is_none() {
+            let data: Vec<(u64, u64)> = [("data", "edata"), ("noptrdata", "enoptrdata")]
+                .iter()
+                .filter_map(|(a, b)| md_range(a, b))
+                .chain(bss_ranges.iter().copied())
+                .collect();
+            let found = codeglobals::find(&pcln, target, &layouts, &data);
+            globals.extend(found.found);
+            globals_missing.extend(found.missing);
         }
         // The GODEBUG setting as the process resolved it, not a guess.
         let traceback_labels = layouts
@@ -314,6 +333,7 @@ impl GoRuntime {
             status_strings,
             traceback_labels,
             globals,
+            globals_missing,
             func_entries: OnceLock::new(),
             data_symbols: OnceLock::new(),
         })
@@ -326,6 +346,9 @@ impl GoRuntime {
             if let Some(&a) = self.globals.get(name) {
                 return Ok(a);
             }
+            if let Some(why) = self.globals_missing.get(name) {
+                return Err(Error::Layout(why.clone()));
+            }
             let funcs = self.func_entries.get_or_init(|| {
                 self.pcln
                     .funcs()
@@ -334,6 +357,22 @@ impl GoRuntime {
             });
             funcs.get(name).copied().ok_or(e)
         })
+    }
+
+    /// Where a runtime global is and how it was located: ("symbol table"
+    /// | "discovered", address), or the reason it was not found.
+    pub fn locate_global(&self, name: &str) -> std::result::Result<(&'static str, u64), String> {
+        if let Ok(a) = symbol_addr(&self.exe, self.bias, name) {
+            return Ok(("symbol table", a));
+        }
+        if let Some(&a) = self.globals.get(name) {
+            return Ok(("discovered", a));
+        }
+        Err(self
+            .globals_missing
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| format!("{name} not found (no symbol table)")))
     }
 
     /// The package-level variable containing `addr`: its name and start.

@@ -205,6 +205,7 @@ pub fn deadlocks(r: &DeadlockReport) -> String {
         "deadlocked" => Some("lightcoral"),
         "leaked" => Some("orange"),
         "blocked" => Some("lightgrey"),
+        "unknown" => Some("khaki"),
         _ => None,
     };
     let by_id: BTreeMap<u64, &crate::analysis::deadlocks::Verdict> =

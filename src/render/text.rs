@@ -75,9 +75,15 @@ pub(crate) fn deadlocks_text(r: &DeadlockReport) -> String {
         }
     }
     if let Some(e) = &r.leak_check_error {
-        out.push_str(&format!("note: {e}\n"));
-    }
-    if r.cycles.is_empty() && r.leaked.is_empty() && !r.global_deadlock {
+        let unknown = r
+            .goroutines
+            .iter()
+            .filter(|v| v.verdict == "unknown")
+            .count();
+        out.push_str(&format!(
+            "UNDECIDED: {unknown} blocked goroutine(s) may or may not be leaked: {e}\n"
+        ));
+    } else if r.cycles.is_empty() && r.leaked.is_empty() && !r.global_deadlock {
         let blocked = r
             .goroutines
             .iter()
@@ -296,20 +302,40 @@ pub(crate) fn info_text(i: &Info) -> String {
         ),
     );
     line("threads", format!("{} OS threads, {} Ms", i.threads, i.ms));
-    let unknown = |v: Option<u64>| {
-        v.map(|v| v.to_string())
-            .unwrap_or_else(|| "? (no symbol table)".into())
+    let unknown = |v: Option<u64>, global: &str| {
+        v.map(|v| v.to_string()).unwrap_or_else(|| {
+            let missing = i
+                .runtime_globals
+                .iter()
+                .any(|g| g.name == global && g.address.is_none());
+            if missing {
+                format!("? ({global} not found)")
+            } else {
+                "?".into()
+            }
+        })
     };
     line(
         "Ps / GOMAXPROCS",
-        format!("{} / {}", unknown(i.ps), unknown(i.gomaxprocs)),
+        format!(
+            "{} / {}",
+            unknown(i.ps, "runtime.allp"),
+            unknown(i.gomaxprocs, "runtime.gomaxprocs")
+        ),
     );
     line("layouts from", i.layouts.clone());
     if i.stripped {
         line(
             "symbols",
-            "stripped (-s): runtime globals found by scanning".into(),
+            "stripped (-s): runtime globals found by their shape and the code that uses them"
+                .into(),
         );
+        for g in i.runtime_globals.iter().filter(|g| g.address.is_none()) {
+            line(
+                "  missing",
+                g.error.clone().unwrap_or_else(|| g.name.clone()),
+            );
+        }
     }
     if let Some(sig) = &i.signal {
         line("signal", sig.clone());
