@@ -84,6 +84,11 @@ func anyRunnable(dump []byte) bool {
 	return bytes.Contains(dump, []byte(" [runnable")) || bytes.Contains(dump, []byte(" [running"))
 }
 
+// beforeDump, when set, runs once the goroutines have settled, just before
+// the stacks file is taken (the analysis examples write the runtime's
+// goroutineleak profile there, so the dump shows the leaked states too).
+var beforeDump func()
+
 // dumpStacksWhenSettled is the dumper goroutine. It returns once the ready
 // line has been printed.
 func dumpStacksWhenSettled(path string, parked *sync.WaitGroup, unsettled []string) {
@@ -101,6 +106,10 @@ func dumpStacksWhenSettled(path string, parked *sync.WaitGroup, unsettled []stri
 			break
 		}
 		prev = dump
+	}
+	if beforeDump != nil {
+		beforeDump()
+		dump = allStacks()
 	}
 
 	if path != "" {

@@ -24,11 +24,13 @@ package main
 // it keeps nothing reachable that the example wants unreachable.
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -70,6 +72,9 @@ type truthGoroutine struct {
 	Expect  string    `json:"expect"`
 	WaitsOn truthWait `json:"waits_on"`
 	Holders []int64   `json:"holders"`
+	// Why the runtime's goroutineleak profile cannot see that this
+	// goroutine is stuck, when goroscope can (see beyondRuntime).
+	BeyondRuntime string `json:"beyond_runtime,omitempty"`
 
 	key        string
 	holderKeys []string
@@ -88,6 +93,7 @@ type truthLog struct {
 	goroutines []truthGoroutine
 	ids        map[string]int64
 	cycles     [][]string
+	beyond     [][2]string
 }
 
 func newTruth(example string) *truthLog {
@@ -129,6 +135,20 @@ func (t *truthLog) self(key, role, expect, kind, name string, holders ...string)
 	return id
 }
 
+// beyondRuntime records why the runtime's goroutineleak profile cannot call
+// goroutine key leaked although it is stuck: what it waits on is reachable
+// (from a global, say), and only evidence the GC does not use, such as
+// pending deferred Unlocks in goroutines that can never run again, condemns
+// it. The keys may be recorded later; they are resolved when the file is
+// written.
+func (t *truthLog) beyondRuntime(why string, keys ...string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, k := range keys {
+		t.beyond = append(t.beyond, [2]string{k, why})
+	}
+}
+
 // cycle records a wait-for cycle: keys[0] waits for keys[1], ..., and the
 // last one waits for keys[0].
 func (t *truthLog) cycle(keys ...string) {
@@ -158,6 +178,11 @@ func (t *truthLog) file() truthFile {
 			g.Holders = append(g.Holders, t.resolve(k))
 		}
 		sort.Slice(g.Holders, func(i, j int) bool { return g.Holders[i] < g.Holders[j] })
+		for _, b := range t.beyond {
+			if b[0] == g.key {
+				g.BeyondRuntime = b[1]
+			}
+		}
 		f.Goroutines = append(f.Goroutines, g)
 	}
 	sort.Slice(f.Goroutines, func(i, j int) bool { return f.Goroutines[i].ID < f.Goroutines[j].ID })
@@ -269,5 +294,35 @@ func dumpTruthAndStacks(t *truthLog, truthOut, stacks string, parked *sync.WaitG
 			os.Exit(1)
 		}
 	}
+	if stacks != "" {
+		beforeDump = func() { writeLeakProfile(stacks + ".leaks") }
+	}
 	dumpStacksWhenSettled(stacks, parked, unsettled)
+}
+
+// writeLeakProfile writes the runtime's own goroutineleak profile (Go 1.27,
+// or Go 1.26 built with GOEXPERIMENT=goroutineleakprofile; elsewhere the
+// profile does not exist and nothing is written) at debug=2: every
+// goroutine's stack as runtime.Stack prints it, after a leak-detecting GC,
+// so the leaked ones read "[chan send (leaked)]". The test compares
+// goroscope's verdicts with it.
+func writeLeakProfile(path string) {
+	p := pprof.Lookup("goroutineleak")
+	if p == nil {
+		return
+	}
+	var buf bytes.Buffer
+	if err := p.WriteTo(&buf, 2); err != nil {
+		fmt.Fprintln(os.Stderr, "goroutineleak profile:", err)
+		os.Exit(1)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "writing leak profile:", err)
+		os.Exit(1)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		fmt.Fprintln(os.Stderr, "writing leak profile:", err)
+		os.Exit(1)
+	}
 }

@@ -123,7 +123,9 @@ mod tests {
 
     #[test]
     fn garbage_does_not_panic() {
-        let junk: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let junk: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         let _ = rip_refs(&junk, 0x40_0000);
     }
 }

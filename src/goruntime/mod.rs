@@ -6,6 +6,7 @@ pub mod discover;
 pub mod funcname;
 pub mod goroutine;
 pub mod layout;
+pub mod ptrmask;
 pub mod runtime;
 pub mod syncstate;
 pub mod tables;

@@ -173,4 +173,7 @@ impl LayoutSource for BuiltinLayouts {
     fn describe(&self) -> &'static str {
         self.what
     }
+    fn member_names(&self, ty: &str) -> Vec<String> {
+        LayoutSource::member_names(&self.types, ty)
+    }
 }

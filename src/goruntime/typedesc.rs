@@ -209,6 +209,9 @@ impl LayoutSource for TypeDescriptors {
     fn describe(&self) -> &'static str {
         "type descriptors"
     }
+    fn member_names(&self, ty: &str) -> Vec<String> {
+        LayoutSource::member_names(&self.types, ty)
+    }
 }
 
 /// Type descriptors first, the built-in table for structs they lack.
@@ -234,5 +237,12 @@ impl<B: LayoutSource> LayoutSource for Layered<TypeDescriptors, B> {
     }
     fn describe(&self) -> &'static str {
         "type descriptors + built-in table (no DWARF)"
+    }
+    fn member_names(&self, ty: &str) -> Vec<String> {
+        if self.primary.has(ty) {
+            self.primary.member_names(ty)
+        } else {
+            self.fallback.member_names(ty)
+        }
     }
 }
