@@ -22,6 +22,10 @@ pub enum CommandArgs {
         /// Merge goroutines with identical stacks.
         #[arg(long)]
         group: bool,
+        /// Also what each one waits on: the object with its name, a
+        /// timer's firing time, the fd, the syscall (as `blocking` says).
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// Wait-for cycles (lock-order inversions), goroutines that can never
     /// be woken (offline leak detection) and global deadlock. Exit status:
@@ -136,7 +140,15 @@ impl CommandArgs {
     pub fn into_command(self) -> Result<Command> {
         Ok(match self {
             CommandArgs::Info => Command::Info,
-            CommandArgs::Goroutines { all, group } => Command::Goroutines { system: all, group },
+            CommandArgs::Goroutines {
+                all,
+                group,
+                verbose,
+            } => Command::Goroutines {
+                system: all,
+                group,
+                verbose,
+            },
             CommandArgs::Stacks { all, top } => Command::Stacks { system: all, top },
             CommandArgs::Blocking { all } => Command::Blocking { system: all },
             CommandArgs::Chain { id } => Command::Chain { id },

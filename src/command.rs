@@ -14,7 +14,11 @@ pub enum Command {
     /// Target summary.
     Info,
     /// One line per goroutine (or grouped).
-    Goroutines { system: bool, group: bool },
+    Goroutines {
+        system: bool,
+        group: bool,
+        verbose: bool,
+    },
     /// Wait-for cycles, leaked goroutines, global deadlock.
     Deadlocks { system: bool },
     /// The blocking chain from one goroutine.
@@ -126,6 +130,8 @@ pub enum Output {
         go_version: String,
         goroutines: Vec<Goroutine>,
         group: bool,
+        /// `-v`: what each goroutine waits on, by id.
+        waits: Option<std::collections::HashMap<u64, crate::analysis::waits::WaitingOn>>,
     },
     Bt {
         go_version: String,
@@ -213,6 +219,21 @@ pub struct BlockedObject {
     pub receivers: Vec<u64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub senders: Vec<u64>,
+    /// A select: each case's channel with its own name, state and queues.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cases: Vec<BlockedCase>,
+    /// The timer that will end the wait (a timer's channel).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timer: Option<crate::analysis::timers::TimerInfo>,
+}
+
+/// One case of a select in `blocking`.
+#[derive(Debug, Serialize)]
+pub struct BlockedCase {
+    #[serde(flatten)]
+    pub case: crate::analysis::waits::ChanCase,
+    pub receivers: Vec<u64>,
+    pub senders: Vec<u64>,
 }
 
 /// One goroutine in `blocking`.
@@ -267,13 +288,19 @@ pub fn execute(s: &Session, cmd: &Command) -> Result<Outcome> {
     let go_version = s.rt.build.go_version.clone();
     match cmd {
         Command::Info => info(s),
-        Command::Goroutines { system, group } => {
+        Command::Goroutines {
+            system,
+            group,
+            verbose,
+        } => {
             let (goroutines, warnings) = s.goroutines(*system)?;
+            let waits = verbose.then(|| s.waits_of(&goroutines));
             Ok(Outcome {
                 output: Output::Goroutines {
                     go_version,
                     goroutines,
                     group: *group,
+                    waits,
                 },
                 warnings,
             })
@@ -435,6 +462,19 @@ fn blocking(s: &Session, system: bool) -> Result<Outcome> {
                         scope: w.scope.clone(),
                         receivers: Vec::new(),
                         senders: Vec::new(),
+                        cases: w
+                            .channels
+                            .iter()
+                            .map(|c| {
+                                let q = s.chan_queues(c.addr, &by_addr);
+                                BlockedCase {
+                                    case: c.clone(),
+                                    receivers: q.recv_ids.clone(),
+                                    senders: q.send_ids.clone(),
+                                }
+                            })
+                            .collect(),
+                        timer: (w.kind != "sleep").then(|| w.timer.clone()).flatten(),
                     })
                 }
             }
@@ -639,9 +679,18 @@ impl Output {
 #[derive(Serialize)]
 pub(crate) struct GoroutinesDoc<'a> {
     pub(crate) go_version: &'a str,
-    pub(crate) goroutines: &'a [Goroutine],
+    pub(crate) goroutines: Vec<GoroutineEntry<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) groups: Option<Vec<Group>>,
+}
+
+/// One goroutine of `goroutines --json`, with what it waits on (`-v`).
+#[derive(Serialize)]
+pub(crate) struct GoroutineEntry<'a> {
+    #[serde(flatten)]
+    pub(crate) g: &'a Goroutine,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) waiting_on: Option<&'a crate::analysis::waits::WaitingOn>,
 }
 
 /// A set of goroutines with identical stacks.

@@ -28,6 +28,7 @@ pub mod recover;
 pub mod render;
 pub mod report;
 pub mod session;
+pub mod timefmt;
 pub mod traceback;
 pub mod unwind;
 pub mod values;

@@ -180,6 +180,17 @@ fn label_header(labels: &[(String, String)], enabled: bool, go127: bool) -> Labe
     }
 }
 
+/// The target's clocks at a stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopClock {
+    /// The runtime's `nanotime()` (CLOCK_MONOTONIC).
+    pub mono: i64,
+    /// Unix time (ns) at the same moment, when known.
+    pub wall: Option<i64>,
+    /// Read at the stop (live), rather than estimated (core).
+    pub exact: bool,
+}
+
 impl Goroutine {
     /// The bracketed text of the Go header (without brackets).
     pub fn header_status(&self) -> String {
@@ -569,6 +580,44 @@ impl Session {
             pc: g.gopc,
             offset: g.gopc - f.entry,
             shown,
+        })
+    }
+
+    /// The target's clocks at the stop, computed once: read from the host
+    /// (the same kernel) for a live process; estimated for a core, which
+    /// records no clock: the latest runtime timestamp it holds (so times
+    /// to come are over-, never under-estimated) and the core file's
+    /// modification time.
+    pub fn stop_clock(&self) -> Option<StopClock> {
+        *self.clock.get_or_init(|| {
+            if self.target.as_core().is_none() {
+                let read = |clock| {
+                    let mut ts = libc::timespec {
+                        tv_sec: 0,
+                        tv_nsec: 0,
+                    };
+                    // SAFETY: clock_gettime writes into the timespec we own.
+                    (unsafe { libc::clock_gettime(clock, &mut ts) } == 0)
+                        .then(|| ts.tv_sec * 1_000_000_000 + ts.tv_nsec)
+                };
+                return Some(StopClock {
+                    mono: read(libc::CLOCK_MONOTONIC)?,
+                    wall: read(libc::CLOCK_REALTIME),
+                    exact: true,
+                });
+            }
+            let gs: Vec<G> = self.all_gs().iter().flatten().cloned().collect();
+            let wall = self
+                .target
+                .as_core()
+                .and_then(|c| std::fs::metadata(c.path()).ok()?.modified().ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos() as i64);
+            Some(StopClock {
+                mono: self.now_nanotime(&gs)?,
+                wall,
+                exact: false,
+            })
         })
     }
 

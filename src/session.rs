@@ -66,6 +66,11 @@ pub struct Session {
     pub warnings: Vec<String>,
     /// The Go type graph for values (`print`), loaded on first use.
     pub value_types: crate::values::TypeGraphCell,
+    /// The target's clocks at this stop (see `Session::stop_clock`).
+    pub clock: std::sync::OnceLock<Option<crate::report::StopClock>>,
+    /// Runtime timers by what they fire on (channel or argument), from
+    /// every P's timer heap; built on first use.
+    pub timers: std::sync::OnceLock<HashMap<u64, crate::analysis::timers::TimerAt>>,
     /// How long each step of opening took (`--timing`), in order.
     pub phases: Vec<(&'static str, std::time::Duration)>,
 }
@@ -177,6 +182,8 @@ impl Session {
             global_structs: Default::default(),
             dwarf_vars: Default::default(),
             local_names: Default::default(),
+            clock: Default::default(),
+            timers: Default::default(),
             threads,
             ms,
             gs,

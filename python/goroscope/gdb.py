@@ -60,6 +60,7 @@ REGISTERS = (
     "eflags",
     "fs_base",
     "gs_base",
+    "orig_rax",
 )
 PAGE = 4096
 _CORE_RE = re.compile(r"Local core dump file:\s*\n\s*`(.+?)', file type")

@@ -60,6 +60,7 @@ _REG_NAMES = {
     "rflags": "eflags",
     "fs_base": "fs_base",
     "gs_base": "gs_base",
+    "orig_rax": "orig_rax",
 }
 
 

@@ -5,7 +5,7 @@
 
 use crate::binary::dwarfexpr::{eval, EvalFrame, Piece, Place};
 use crate::binary::dwarfvars::{DwarfVars, VarInfo};
-use crate::goruntime::funcname::is_user_function;
+use crate::goruntime::funcname::{is_runtime_internal, is_user_function};
 use crate::session::Session;
 use crate::unwind::{self, PhysFrame};
 
@@ -71,7 +71,9 @@ impl Session {
 
     /// The first variable of `frames` (innermost first, the program's own
     /// frames before the standard library's) that references `obj`, an
-    /// object of Go type `ty` ("sync.Mutex", "chan", ...).
+    /// object of Go type `ty` ("sync.Mutex", "chan", ...). The runtime's
+    /// and sync's own frames are never asked: their `c` or `cas1` names
+    /// the machinery, not the program's object.
     pub fn local_name(&self, frames: &[PhysFrame], obj: u64, ty: &str) -> Option<LocalName> {
         if obj == 0 {
             return None;
@@ -79,6 +81,9 @@ impl Session {
         let mut fallback = None;
         for pf in frames.iter().take(MAX_FRAMES) {
             for (v, pieces) in self.frame_vars(pf) {
+                if is_runtime_internal(&v.scope) {
+                    continue;
+                }
                 let Some(expr) = self.var_refers(v, &pieces, obj, ty) else {
                     continue;
                 };
@@ -200,16 +205,16 @@ impl Session {
         ty: &str,
     ) -> Option<String> {
         if obj >= base && obj < base.saturating_add(size.max(1)) {
+            // Only the value's start or a field its layout puts exactly
+            // there: an address somewhere inside a big array type (a
+            // `*[65536]T` cast over a small buffer) is no reference to obj.
             let (path, rest) = self.field_path(sty, obj - base, ty);
-            let mut out = format!("{name}{path}");
-            if rest != 0 {
-                out.push_str(&format!("+{rest:#x}"));
-            }
-            return Some(out);
+            return (rest == 0).then(|| format!("{name}{path}"));
         }
-        // Only the program's own structs: runtime ones (g, m, p) are large,
-        // are in every goroutine's frames, and hold no user object's name.
-        if !is_user_function(sty) || size == 0 || size > MAX_STRUCT_SCAN {
+        // Not the runtime's structs (g, m, p, hchan): they are large, are in
+        // every goroutine's frames, and hold no program object's name.
+        let sty_name = sty.trim_start_matches('*');
+        if is_runtime_internal(sty_name) || size == 0 || size > MAX_STRUCT_SCAN {
             return None;
         }
         let names = self.rt.layouts.member_names(sty);

@@ -8,4 +8,5 @@ pub mod leaks;
 pub mod locals;
 pub mod semtable;
 pub mod stacks;
+pub mod timers;
 pub mod waits;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::analysis::timers::TimerInfo;
 use crate::goruntime::goroutine::{status, G};
 use crate::report::Goroutine;
 use crate::session::Session;
@@ -48,20 +49,24 @@ pub struct WaitingOn {
     /// Sleep: when the timer fires, in the target's `nanotime()` clock.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timer_when: Option<i64>,
+    /// The timer that will wake it: a sleep's, or the one behind a
+    /// `time.Timer`/`Ticker`/`After` channel it receives from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timer: Option<TimerInfo>,
+    /// Syscall: the system call the goroutine's thread is in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub syscall: Option<Syscall>,
 }
 
-/// A Go-style duration ("59m58s", "1.5s", "-3s" when overdue).
-fn duration_text(ns: i64) -> String {
-    let sign = if ns < 0 { "-" } else { "" };
-    let s = ns.unsigned_abs() / 1_000_000_000;
-    let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
-    if h > 0 {
-        format!("{sign}{h}h{m}m{sec}s")
-    } else if m > 0 {
-        format!("{sign}{m}m{sec}s")
-    } else {
-        format!("{sign}{:.1}s", ns.unsigned_abs() as f64 / 1e9)
-    }
+/// A system call in progress, from its thread's registers.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Syscall {
+    /// The number (`orig_rax`) and its linux/amd64 name.
+    pub number: u64,
+    pub name: String,
+    /// The first three arguments (rdi, rsi, rdx): an fd, a buffer, a size.
+    pub args: [u64; 3],
+    pub thread: i32,
 }
 
 /// A sync.WaitGroup's state word, decoded.
@@ -82,6 +87,11 @@ pub struct ChanCase {
     /// The function whose local names the channel, as in `WaitingOn`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// This case's channel: len/cap, closed, queued goroutines.
+    pub state: ChanState,
+    /// The timer that sends on it, for a timer's channel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timer: Option<TimerInfo>,
 }
 
 /// A channel's state.
@@ -250,7 +260,7 @@ impl Session {
     ) -> Option<WaitingOn> {
         let st = g.status();
         if st == status::SYSCALL {
-            return Some(self.simple("syscall", ""));
+            return Some(self.syscall_wait(g));
         }
         if st != status::WAITING && st != status::LEAKED {
             return None;
@@ -369,29 +379,59 @@ impl Session {
     }
 
     /// `time.Sleep`: the goroutine's cached sleep timer (`g.timer`) and when
-    /// it fires; how far away that is when the target's clock is known.
+    /// it fires.
     fn sleep_wait(&self, g: &G) -> WaitingOn {
         let timer = self
             .field("runtime.g", "timer")
             .and_then(|o| self.u64_at(g.addr + o))
             .filter(|&t| t != 0);
-        let when = timer.and_then(|t| {
-            self.field("runtime.timer", "when")
-                .and_then(|o| self.u64_at(t + o))
-                .map(|w| w as i64)
-        });
-        let now = self.now_nanotime(std::slice::from_ref(g));
-        let name = match (when, now) {
-            (Some(w), Some(n)) if w > 0 && self.target.as_core().is_none() => {
-                format!("time.Sleep, wakes in {}", duration_text(w - n))
-            }
-            _ => "time.Sleep".to_string(),
+        let info = timer.and_then(|t| self.timer_info(t));
+        let name = match &info {
+            Some(t) => format!("time.Sleep, {}", t.text()),
+            None => "time.Sleep".to_string(),
         };
         WaitingOn {
             kind: "sleep".into(),
             name,
             addr: timer.unwrap_or(0),
-            timer_when: when.filter(|&w| w > 0),
+            timer_when: info.as_ref().map(|t| t.when),
+            timer: info,
+            ..Default::default()
+        }
+    }
+
+    /// A goroutine in a system call: which one, from the registers of the
+    /// thread whose M runs it. A thread caught in user mode (entering or
+    /// leaving the call, `orig_rax` = -1) or a source without `orig_rax`
+    /// leaves the call unnamed rather than guessed.
+    fn syscall_wait(&self, g: &G) -> WaitingOn {
+        let thread = self
+            .ms
+            .iter()
+            .find(|m| m.curg == g.addr)
+            .and_then(|m| self.threads.iter().find(|t| t.tid as u64 == m.procid));
+        let call = thread.and_then(|t| {
+            let nr = t.regs.orig_rax;
+            let name = syscalls::x86_64::Sysno::new(usize::try_from(nr).ok()?)?.name();
+            Some(Syscall {
+                number: nr,
+                name: name.to_string(),
+                args: [t.regs.rdi, t.regs.rsi, t.regs.rdx],
+                thread: t.tid,
+            })
+        });
+        WaitingOn {
+            kind: "syscall".into(),
+            name: call
+                .as_ref()
+                .map(|c| {
+                    format!(
+                        "{}({}, {:#x}, {}) on thread {}",
+                        c.name, c.args[0] as i64, c.args[1], c.args[2], c.thread
+                    )
+                })
+                .unwrap_or_default(),
+            syscall: call,
             ..Default::default()
         }
     }
@@ -492,6 +532,8 @@ impl Session {
                     name: name.clone(),
                     addr: c,
                     scope: scope.clone(),
+                    state: state.clone(),
+                    timer: (dir == "receive").then(|| self.chan_timer(c)).flatten(),
                 });
                 if first.is_none() {
                     first = Some((c, state.clone(), name, scope));
@@ -517,6 +559,11 @@ impl Session {
         } else {
             name
         };
+        // The soonest timer among what it receives from wakes it.
+        let timer = cases
+            .iter()
+            .filter_map(|c| c.timer.clone())
+            .min_by_key(|t| t.when);
         Some(WaitingOn {
             kind: kind.into(),
             name,
@@ -528,6 +575,7 @@ impl Session {
             },
             chan: Some(state),
             scope,
+            timer,
             ..Default::default()
         })
     }
@@ -591,7 +639,26 @@ impl Session {
                 return (n, Some(s));
             }
         }
-        (format!("{ty} {addr:#x}"), None)
+        (format!("{} {addr:#x}", self.full_type_name(addr, ty)), None)
+    }
+
+    /// The Go type of an unnamed object for its fallback name: a channel's
+    /// element type from its `hchan.elemtype` descriptor (`chan string`),
+    /// else the kind the wait implies (`sync.Mutex`).
+    fn full_type_name(&self, addr: u64, ty: &str) -> String {
+        if ty != "chan" {
+            return ty.to_string();
+        }
+        self.field("runtime.hchan", "elemtype")
+            .and_then(|o| self.u64_at(addr + o))
+            .filter(|&t| t != 0)
+            .and_then(|t| {
+                crate::goruntime::typedesc::type_name(self.target.as_ref(), self.rt.types_base, t)
+                    .ok()
+            })
+            .filter(|n| !n.is_empty() && n.len() < 256)
+            .map(|n| format!("chan {n}"))
+            .unwrap_or_else(|| ty.to_string())
     }
 
     /// A local name for `addr` from the cache, else from `g`'s frames; an

@@ -53,12 +53,7 @@ pub fn print_name(raw: &str, go127: bool) -> String {
 /// Whether a function belongs to user code: package `main`, or an import
 /// path whose first element has a dot (standard-library paths never do).
 pub fn is_user_function(name: &str) -> bool {
-    let after_slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
-    let pkg_end = name[after_slash..]
-        .find('.')
-        .map(|i| after_slash + i)
-        .unwrap_or(name.len());
-    let pkg = &name[..pkg_end];
+    let pkg = package_of(name);
     pkg == "main"
         || pkg
             .split('/')
@@ -66,9 +61,46 @@ pub fn is_user_function(name: &str) -> bool {
             .is_some_and(|first| first.contains('.'))
 }
 
+/// Whether a function is the runtime's or the sync primitives' own code
+/// (`runtime.selectgo`, `sync.(*Mutex).Lock`, `internal/sync…`): its
+/// variables are the machinery's (`c`, `cas1`, `m`), so they never name
+/// the program's objects nor serve as evidence of who holds them.
+pub fn is_runtime_internal(name: &str) -> bool {
+    let pkg = package_of(name);
+    pkg == "runtime"
+        || pkg == "sync"
+        || pkg == "sync/atomic"
+        || pkg.starts_with("runtime/")
+        || pkg.starts_with("internal/")
+        || pkg == "internal"
+}
+
+/// The import path of a function's package ("net/http" for
+/// "net/http.(*conn).serve").
+fn package_of(name: &str) -> &str {
+    let after_slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
+    let pkg_end = name[after_slash..]
+        .find('.')
+        .map(|i| after_slash + i)
+        .unwrap_or(name.len());
+    &name[..pkg_end]
+}
+
 #[cfg(test)]
 mod tests {
-    use super::is_user_function;
+    use super::{is_runtime_internal, is_user_function};
+
+    #[test]
+    fn runtime_internal_functions() {
+        assert!(is_runtime_internal("runtime.selectgo"));
+        assert!(is_runtime_internal("runtime.chanrecv"));
+        assert!(is_runtime_internal("sync.(*Mutex).Lock"));
+        assert!(is_runtime_internal("internal/sync.(*Mutex).lockSlow"));
+        assert!(is_runtime_internal("runtime/pprof.writeGoroutine"));
+        assert!(!is_runtime_internal("net/http.(*persistConn).writeLoop"));
+        assert!(!is_runtime_internal("main.runtimeStats"));
+        assert!(!is_runtime_internal("github.com/x/runtime.F"));
+    }
 
     #[test]
     fn user_functions() {

@@ -115,10 +115,16 @@ fn regs_from_user_regs(b: &[u8]) -> Regs {
         rsp: w(19),
         fs_base: w(21),
         gs_base: w(22),
+        orig_rax: w(15),
     }
 }
 
 impl CoreFile {
+    /// The core file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Maps and indexes a core file. Fails clearly on non-cores and on
     /// truncated files.
     pub fn open(path: &Path) -> Result<Self> {

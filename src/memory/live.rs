@@ -339,6 +339,7 @@ fn get_regs(tid: i32) -> std::result::Result<Regs, i32> {
         eflags: r.eflags,
         fs_base: r.fs_base,
         gs_base: r.gs_base,
+        orig_rax: r.orig_rax,
     })
 }
 

@@ -143,6 +143,9 @@ pub struct Regs {
     pub eflags: u64,
     pub fs_base: u64,
     pub gs_base: u64,
+    /// The syscall number while the thread is inside a system call; -1
+    /// (u64::MAX) in user mode, 0 where the source does not record it.
+    pub orig_rax: u64,
 }
 
 /// One OS thread of the target with its registers at the stop.

@@ -82,8 +82,11 @@ impl Output {
             }
             Output::Locals(r) => w.write_all(text::locals_text(r).as_bytes()),
             Output::Goroutines {
-                goroutines, group, ..
-            } => text::write_goroutines(w, goroutines, *group),
+                goroutines,
+                group,
+                waits,
+                ..
+            } => text::write_goroutines(w, goroutines, *group, waits.as_ref()),
             Output::Bt {
                 goroutines,
                 runtime_frames,
@@ -141,11 +144,11 @@ impl Output {
                 go_version,
                 goroutines,
                 group,
-                ..
+                waits,
             } => {
                 let doc = GoroutinesDoc {
                     go_version,
-                    goroutines,
+                    goroutines: entries(goroutines, waits.as_ref()),
                     groups: group.then(|| groups(goroutines)),
                 };
                 serde_json::to_writer(&mut *w, &doc)?
@@ -157,7 +160,7 @@ impl Output {
             } => {
                 let doc = GoroutinesDoc {
                     go_version,
-                    goroutines,
+                    goroutines: entries(goroutines, None),
                     groups: None,
                 };
                 serde_json::to_writer(&mut *w, &doc)?
@@ -174,4 +177,18 @@ impl Output {
         }
         serde_json::from_slice(&buf).unwrap_or_default()
     }
+}
+
+/// The goroutines of a JSON document, each with what it waits on (`-v`).
+fn entries<'a>(
+    goroutines: &'a [crate::report::Goroutine],
+    waits: Option<&'a std::collections::HashMap<u64, crate::analysis::waits::WaitingOn>>,
+) -> Vec<crate::command::GoroutineEntry<'a>> {
+    goroutines
+        .iter()
+        .map(|g| crate::command::GoroutineEntry {
+            g,
+            waiting_on: waits.and_then(|w| w.get(&g.id)),
+        })
+        .collect()
 }

@@ -2,6 +2,7 @@
 //! humans (the CLI, the shell and the debugger adapters all print this).
 
 use crate::analysis::deadlocks::DeadlockReport;
+use crate::analysis::waits::WaitingOn;
 use crate::command::{groups, BlockingReport, ChainReport, Info, StacksReport};
 use crate::goruntime::funcname::is_user_function;
 use crate::report::Goroutine;
@@ -13,6 +14,7 @@ pub(crate) fn write_goroutines(
     w: &mut dyn std::io::Write,
     goroutines: &[Goroutine],
     group: bool,
+    waits: Option<&std::collections::HashMap<u64, WaitingOn>>,
 ) -> std::io::Result<()> {
     if group {
         return w.write_all(group_text(goroutines).as_bytes());
@@ -21,6 +23,9 @@ pub(crate) fn write_goroutines(
     sorted.sort_by_key(|g| g.id);
     for g in sorted {
         writeln!(w, "{}", goroutine_line(g))?;
+        if let Some(wo) = waits.and_then(|m| m.get(&g.id)) {
+            writeln!(w, "         waits on {}", wait_text(wo))?;
+        }
     }
     if goroutines.is_empty() {
         writeln!(w, "no goroutines")?;
@@ -155,17 +160,27 @@ pub(crate) fn blocking_text(r: &BlockingReport) -> String {
         ));
         out.push_str(&scope_note(o.scope.as_deref()));
         out.push_str(&waitgroup_note(o.waitgroup.as_ref()));
-        if let Some(c) = &o.chan {
-            out.push_str(&format!(
-                "  (len {}/{}{}, receivers {:?}, senders {:?})",
-                c.len,
-                c.cap,
-                if c.closed { ", closed" } else { "" },
-                o.receivers,
-                o.senders
-            ));
+        if let Some(t) = &o.timer {
+            out.push_str(&format!("  timer {}", t.text()));
+        }
+        if let (Some(c), true) = (&o.chan, o.cases.is_empty()) {
+            out.push_str(&chan_note(c, &o.receivers, &o.senders));
         }
         out.push('\n');
+        for c in &o.cases {
+            let hex = format!("{:#x}", c.case.addr);
+            let addr = if c.case.name.contains(&hex) {
+                String::new()
+            } else {
+                format!(" {hex}")
+            };
+            out.push_str(&format!("    {} {}{addr}", c.case.dir, c.case.name));
+            out.push_str(&chan_note(&c.case.state, &c.receivers, &c.senders));
+            if let Some(t) = &c.case.timer {
+                out.push_str(&format!("  timer {}", t.text()));
+            }
+            out.push('\n');
+        }
     }
     let running: Vec<String> = r
         .goroutines
@@ -177,6 +192,15 @@ pub(crate) fn blocking_text(r: &BlockingReport) -> String {
         out.push_str(&format!("not blocked: {}\n", running.join(", ")));
     }
     out
+}
+
+fn chan_note(c: &crate::analysis::waits::ChanState, receivers: &[u64], senders: &[u64]) -> String {
+    format!(
+        "  (len {}/{}{}, receivers {receivers:?}, senders {senders:?})",
+        c.len,
+        c.cap,
+        if c.closed { ", closed" } else { "" },
+    )
 }
 
 pub(crate) fn stacks_text(r: &StacksReport) -> String {
@@ -392,6 +416,32 @@ pub(crate) fn group_text(gs: &[Goroutine]) -> String {
 }
 
 /// " (in main.(*store).lookup)" when a local names the object.
+/// What a goroutine waits on, on one line: the kind and named object,
+/// where its name comes from, and what will end the wait (a timer, an fd).
+pub(crate) fn wait_text(w: &WaitingOn) -> String {
+    let mut out = w.kind.clone();
+    if !w.name.is_empty() {
+        out.push(' ');
+        out.push_str(&w.name);
+    }
+    out.push_str(&scope_note(w.scope.as_deref()));
+    out.push_str(&waitgroup_note(w.waitgroup.as_ref()));
+    if let (Some(t), false) = (&w.timer, w.kind == "sleep") {
+        out.push_str(&format!(", timer {}", t.text()));
+    }
+    if let Some(c) = &w.chan {
+        if w.channels.is_empty() {
+            out.push_str(&format!(
+                " (len {}/{}{})",
+                c.len,
+                c.cap,
+                if c.closed { ", closed" } else { "" }
+            ));
+        }
+    }
+    out
+}
+
 fn scope_note(scope: Option<&str>) -> String {
     scope.map(|s| format!(" (in {s})")).unwrap_or_default()
 }

@@ -313,25 +313,11 @@ fn frac(mut v: u64, prec: u32) -> (String, u64) {
     (digits.into_iter().rev().collect(), v)
 }
 
-/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-pub(crate) fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 /// time.Time.String() for `unix` seconds + `nsec`, shown in a zone
 /// `(abbrev, offset seconds)`, with the monotonic reading if present.
 pub fn time_string(unix: i64, nsec: u32, zone: (&str, i64), mono: Option<i64>) -> String {
     let local = unix + zone.1;
-    let (y, mo, d) = civil(local.div_euclid(86_400));
+    let (y, mo, d) = crate::timefmt::civil(local.div_euclid(86_400));
     let sod = local.rem_euclid(86_400);
     let mut s = String::new();
     if y < 0 {

@@ -168,7 +168,7 @@ fn days_before(mon: i64) -> i64 {
 /// Year and 1-based day of the year of Unix time `sec` (UTC).
 fn year_yday(sec: i64) -> (i64, i64) {
     let days = sec.div_euclid(SECONDS_PER_DAY);
-    let (y, m, d) = crate::values::format::civil(days);
+    let (y, m, d) = crate::timefmt::civil(days);
     let mut yday = days_before(m as i64) + d as i64;
     if is_leap(y) && m > 2 {
         yday += 1;

@@ -397,6 +397,9 @@ def json_status(g: dict) -> str:
     reason = g.get("wait_reason")
     if status == "waiting" and reason:
         return reason
+    # _Gleaked (go1.26+, after a leak-detecting GC): "[chan send (leaked)]".
+    if status == "leaked" and reason:
+        return f"{reason} (leaked)"
     return status
 
 

@@ -80,6 +80,7 @@ fn regs_from(map: &std::collections::HashMap<String, u64>) -> Regs {
         eflags: r("eflags"),
         fs_base: r("fs_base"),
         gs_base: r("gs_base"),
+        orig_rax: map.get("orig_rax").copied().unwrap_or(u64::MAX),
     }
 }
 

@@ -351,6 +351,7 @@ fn threads_registers_pid_signal() {
             rsp: w[19],
             fs_base: w[21],
             gs_base: w[22],
+            orig_rax: w[15],
         };
         assert_eq!(t.regs, want, "thread {k}");
     }

@@ -1,0 +1,172 @@
+//! When the runtime's timers fire: the one behind a `time.Timer`,
+//! `time.Ticker` or `time.After` channel (go1.23+: the channel's own
+//! `hchan.timer`; before, the timer in a P's heap whose argument is the
+//! channel), and a sleeping goroutine's `g.timer`. A goroutine waiting on
+//! such a channel is woken by the clock, not by another goroutine.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::report::StopClock;
+use crate::session::Session;
+
+/// Bound on timers read per P (a heap of millions is possible, not more).
+const MAX_TIMERS_PER_P: u64 = 10_000_000;
+
+/// A runtime timer's schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimerAt {
+    /// `timer.when`, in the runtime's nanotime; 0 when not scheduled.
+    pub when: i64,
+    /// `timer.period` (tickers), 0 for one-shot timers.
+    pub period: i64,
+}
+
+/// When a timer fires, as `blocking`, `chain` and `goroutines -v` show it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TimerInfo {
+    /// `timer.when` in the target's `nanotime()` clock.
+    pub when: i64,
+    /// Ticker period in nanoseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period_ns: Option<i64>,
+    /// Nanoseconds from the stop until it fires (negative: overdue).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fires_in_ns: Option<i64>,
+    /// When it fires, UTC (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fires_at: Option<String>,
+    /// The stop's clock was read (live), not estimated (core: from the
+    /// latest runtime timestamp and the core file's time).
+    pub exact: bool,
+}
+
+impl TimerInfo {
+    pub fn new(t: TimerAt, clock: Option<StopClock>) -> TimerInfo {
+        let fires_in = clock.map(|c| t.when - c.mono);
+        TimerInfo {
+            when: t.when,
+            period_ns: (t.period > 0).then_some(t.period),
+            fires_in_ns: fires_in,
+            fires_at: clock
+                .and_then(|c| Some(c.wall? + (t.when - c.mono)))
+                .map(crate::timefmt::utc_rfc3339),
+            exact: clock.is_some_and(|c| c.exact),
+        }
+    }
+
+    /// "fires in 59m54s (2026-12-05T08:59:40Z), every 1h0m0s".
+    pub fn text(&self) -> String {
+        // From a core the stop's time is a lower bound (the latest runtime
+        // timestamp), so the wait left is an upper bound.
+        let mut out = match (self.fires_in_ns, self.exact) {
+            (Some(d), _) if d < 0 => format!("fired {} ago", duration_text(-d)),
+            (Some(d), true) => format!("fires in {}", duration_text(d)),
+            (Some(d), false) => format!("fires within {}", duration_text(d)),
+            (None, _) => format!(
+                "fires at nanotime {} (the core holds no clock to compare)",
+                self.when
+            ),
+        };
+        if let Some(at) = &self.fires_at {
+            let approx = if self.exact { "" } else { "≈" };
+            out.push_str(&format!(" ({approx}{at})"));
+        }
+        if let Some(p) = self.period_ns {
+            out.push_str(&format!(", every {}", duration_text(p)));
+        }
+        out
+    }
+}
+
+/// A Go-style duration ("59m58s", "1.5s").
+pub fn duration_text(ns: i64) -> String {
+    let sign = if ns < 0 { "-" } else { "" };
+    let s = ns.unsigned_abs() / 1_000_000_000;
+    let (h, m, sec) = (s / 3600, s / 60 % 60, s % 60);
+    if h > 0 {
+        format!("{sign}{h}h{m}m{sec}s")
+    } else if m > 0 {
+        format!("{sign}{m}m{sec}s")
+    } else {
+        format!("{sign}{:.1}s", ns.unsigned_abs() as f64 / 1e9)
+    }
+}
+
+impl Session {
+    fn timer_at(&self, t: u64) -> Option<TimerAt> {
+        let l = &self.rt.layouts;
+        let when = self
+            .target
+            .read_u64(t + l.try_field("runtime.timer", "when")?.offset)
+            .ok()?;
+        let period = l
+            .try_field("runtime.timer", "period")
+            .and_then(|f| self.target.read_u64(t + f.offset).ok())
+            .unwrap_or(0);
+        Some(TimerAt {
+            when: when as i64,
+            period: period as i64,
+        })
+    }
+
+    /// The timer that sends on channel `c`, if `c` is a timer's channel.
+    pub fn chan_timer(&self, c: u64) -> Option<TimerInfo> {
+        let t = match self.rt.layouts.try_field("runtime.hchan", "timer") {
+            // go1.23+: timer channels carry their timer.
+            Some(f) => {
+                let t = self.target.read_u64(c + f.offset).ok()?;
+                (t != 0).then(|| self.timer_at(t)).flatten()?
+            }
+            None => *self.timers_by_arg().get(&c)?,
+        };
+        (t.when > 0).then(|| TimerInfo::new(t, self.stop_clock()))
+    }
+
+    /// The timer at `t` (a sleeping goroutine's `g.timer`).
+    pub fn timer_info(&self, t: u64) -> Option<TimerInfo> {
+        let at = self.timer_at(t)?;
+        (at.when > 0).then(|| TimerInfo::new(at, self.stop_clock()))
+    }
+
+    /// Every P's timers by the data word of their `arg` (the channel of a
+    /// `time.Timer` before go1.23), read once per stop.
+    pub fn timers_by_arg(&self) -> &HashMap<u64, TimerAt> {
+        self.timers
+            .get_or_init(|| self.read_timer_heaps().unwrap_or_default())
+    }
+
+    fn read_timer_heaps(&self) -> Option<HashMap<u64, TimerAt>> {
+        let l = &self.rt.layouts;
+        let mem = self.target.as_ref();
+        let allp = self.rt.symbol("runtime.allp").ok()?;
+        let (ptr, len) = (mem.read_u64(allp).ok()?, mem.read_u64(allp + 8).ok()?);
+        let arg = l.try_field("runtime.timer", "arg")?.offset;
+        // go1.23+: p.timers.heap []timerWhen{timer *timer; when int64};
+        // before: p.timers []*timer.
+        let (slice_off, stride) = match l.try_field("runtime.p", "timers.heap") {
+            Some(f) => (f.offset, 16),
+            None => (l.try_field("runtime.p", "timers")?.offset, 8),
+        };
+        let mut out = HashMap::new();
+        for i in 0..len.min(1 << 16) {
+            let Ok(p) = mem.read_u64(ptr + i * 8) else {
+                continue;
+            };
+            let (Ok(h), Ok(n)) = (mem.read_u64(p + slice_off), mem.read_u64(p + slice_off + 8))
+            else {
+                continue;
+            };
+            for k in 0..n.min(MAX_TIMERS_PER_P) {
+                let Ok(t) = mem.read_u64(h + k * stride) else {
+                    break;
+                };
+                if let (Some(at), Ok(data)) = (self.timer_at(t), mem.read_u64(t + arg + 8)) {
+                    out.insert(data, at);
+                }
+            }
+        }
+        Some(out)
+    }
+}
