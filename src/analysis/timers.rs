@@ -113,12 +113,19 @@ impl Session {
 
     /// The timer that sends on channel `c`, if `c` is a timer's channel.
     pub fn chan_timer(&self, c: u64) -> Option<TimerInfo> {
-        let t = match self.rt.layouts.try_field("runtime.hchan", "timer") {
-            // go1.23+: timer channels carry their timer.
-            Some(f) => {
-                let t = self.target.read_u64(c + f.offset).ok()?;
-                (t != 0).then(|| self.timer_at(t)).flatten()?
-            }
+        // go1.23+: a synchronous timer channel carries its timer. An
+        // asynchronous one (GODEBUG asynctimerchan=1, the default for
+        // modules older than go1.23) and every timer channel before go1.23
+        // are found as the argument of a timer in a P's heap.
+        let own = self
+            .rt
+            .layouts
+            .try_field("runtime.hchan", "timer")
+            .and_then(|f| self.target.read_u64(c + f.offset).ok())
+            .filter(|&t| t != 0)
+            .and_then(|t| self.timer_at(t));
+        let t = match own {
+            Some(t) => t,
             None => *self.timers_by_arg().get(&c)?,
         };
         (t.when > 0).then(|| TimerInfo::new(t, self.stop_clock()))

@@ -192,6 +192,7 @@ class CaddyRun:
     pid: int
     port: int
     live: Optional[ToolResult]
+    live_deadlocks: Optional[ToolResult]
     live_saved: Path
     core: Optional[Path]
     core_error: Optional[str]
@@ -291,6 +292,7 @@ def _run_caddy(exe: Path, rundir: Path) -> CaddyRun:
         # Live read, before the core (it stops and resumes the process).
         live_saved = rundir / "goroscope-live-bt.txt"
         live = run_goroscope("bt", "--all", "--system", "--runtime-frames", "--pid", str(proc.pid), save_to=live_saved)
+        live_deadlocks = run_goroscope("deadlocks", "--json", "--pid", str(proc.pid), save_to=rundir / "goroscope-live-deadlocks.json")
         left = process_trace_state(proc.pid)
         if left:
             notes.append("after the live read: " + "; ".join(left))
@@ -338,7 +340,7 @@ def _run_caddy(exe: Path, rundir: Path) -> CaddyRun:
     m = re.search(r"^SIG[A-Z]+: [a-z ]+\n.*?^goroutine (\d+) ", text, re.M | re.S)
     if m:
         signal_gid = int(m.group(1))
-    return CaddyRun(exe, info, rundir, proc.pid, port, live, live_saved, core, core_error, stopped, rc, err_path, dump, signal_gid, notes)
+    return CaddyRun(exe, info, rundir, proc.pid, port, live, live_deadlocks, live_saved, core, core_error, stopped, rc, err_path, dump, signal_gid, notes)
 
 
 @pytest.fixture(scope="module")
@@ -419,6 +421,30 @@ def test_caddy_info(caddy: CaddyRun):
         problems.append(f"{doc['goroutines']} goroutines, the {DUMP_SIGNAL.name} dump lists {dumped}")
     if problems:
         pytest.fail("goroscope info on the caddy core: " + "; ".join(problems) + f"\n{res.describe()}" + caddy.context(), pytrace=False)
+
+
+def _assert_idle_verdicts(res: ToolResult, where: str) -> None:
+    """An idle server: no cycle, nothing leaked or undecided, exit 0; main
+    parked in select {} (Caddy's idiom) is blocked, not leaked."""
+    assert res.returncode == 0, f"{where}: deadlocks exit {res.returncode}\n{res.describe()}"
+    doc = json.loads(res.stdout)
+    bad = [g for g in doc["goroutines"] if g["verdict"] in ("leaked", "deadlocked", "unknown")]
+    assert not doc["cycles"] and not doc["leaked"] and not bad, f"{where}: {bad}"
+    main = next(g for g in doc["goroutines"] if g["id"] == 1)
+    assert (main["waiting_on"] or {}).get("kind") == "select (no cases)" and main["verdict"] == "blocked", main
+
+
+def test_caddy_idle_has_no_deadlock_or_leak(caddy: CaddyRun):
+    """Issue 10: `deadlocks` on an idle Caddy (stripped: mheap_, allp and
+    the other globals found without symbols), live and from its core."""
+    assert caddy.live_deadlocks is not None
+    _assert_idle_verdicts(caddy.live_deadlocks, "live")
+    core = caddy.require_core()
+    res = run_goroscope("deadlocks", "--json", "--core", str(core), "--exe", str(caddy.exe), save_to=caddy.rundir / "goroscope-deadlocks.json")
+    _assert_idle_verdicts(res, "core")
+    info = json.loads(run_goroscope("info", "--json", "--core", str(core), "--exe", str(caddy.exe)).stdout)
+    missing = [g for g in info["runtime_globals"] if g["address"] is None]
+    assert not missing and info["gomaxprocs"] == info["ps"] and info["ps"], info
 
 
 def test_caddy_gcore_bt(caddy: CaddyRun):
