@@ -13,6 +13,16 @@
 //     anything either, but the queue is a global: any live goroutine could
 //     still Signal it, so the worker is only blocked.
 //
+//   - awaitReview waits on the global main.review.ready, whose lock is
+//     main.review.mu. editor took review.mu (with a deferred Unlock) once
+//     awaitReview was in Wait, then blocked on a channel only it has: it
+//     is leaked, and holds review.mu forever. Any live goroutine could
+//     still Signal review.ready (it is a global, so the runtime's leak
+//     profile cannot condemn awaitReview), but Wait must take review.mu
+//     back before it returns: awaitReview can never finish, leaked on the
+//     evidence of editor's pending Unlock. awaitReview's own deferred
+//     review.mu.Unlock proves nothing: Wait released the lock.
+//
 // main ends sleeping an hour at a time (live), which also keeps the
 // runtime's "all goroutines are asleep" check quiet.
 //
@@ -97,6 +107,57 @@ func publishWorker() {
 	publishQueue.items = publishQueue.items[1:]
 }
 
+// Review gates publication on an editor's review.
+type Review struct {
+	mu    sync.Mutex
+	ready *sync.Cond
+	done  bool
+}
+
+var review = newReview()
+
+func newReview() *Review {
+	r := &Review{}
+	r.ready = sync.NewCond(&r.mu)
+	return r
+}
+
+// inWait is set, under review.mu, just before awaitReview calls Wait, so
+// whoever next takes review.mu knows awaitReview is queued on the cond.
+var inWait bool
+
+// awaitReview waits for the review: [sync.Cond.Wait].
+func awaitReview() {
+	review.mu.Lock()
+	defer review.mu.Unlock()
+	truth.self("awaitReview", "awaitReview: waits on the global main.review.ready; even signalled, Wait must retake main.review.mu, held forever by the leaked editor",
+		leaked, kindCond, "main.review.ready", "editor")
+	parked.Done()
+	inWait = true
+	for !review.done {
+		review.ready.Wait()
+	}
+}
+
+// editor takes review.mu once awaitReview waits, then blocks forever on a
+// channel only its own stack refers to, never reaching its deferred Unlock.
+func editor() {
+	for {
+		review.mu.Lock()
+		if inWait {
+			break
+		}
+		review.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+	defer review.mu.Unlock()
+	comments := make(chan string) // BUG: the reviewer tool was never wired up
+	truth.self("editor", "editor: holds main.review.mu (deferred Unlock), receives from its own channel: nothing can reach it",
+		leaked, kindChanRecv, "main.editor.comments")
+	parked.Done()
+	<-comments
+}
+
 func main() {
 	stacks := stacksFlag()
 	truthOut := truthFlag()
@@ -105,6 +166,11 @@ func main() {
 	requestApprovals(101, 102)
 	parked.Add(1)
 	go publishWorker()
+	parked.Add(2)
+	go awaitReview()
+	go editor()
+	truth.beyondRuntime("waits on a global Cond whose lock's only certain holder (a pending deferred Unlock) is the leaked editor",
+		"awaitReview")
 
 	parked.Add(1) // main itself
 	go dumpTruthAndStacks(truth, truthPath(*truthOut, *stacks), *stacks, &parked, nil)

@@ -54,6 +54,61 @@ pub struct Verdict {
     pub waiting_on: Option<WaitingOn>,
     pub holders: Vec<Holder>,
     pub reason: String,
+    /// For a goroutine condemned through its holders (a lock, a Cond's
+    /// lock, a WaitGroup's pending Done calls): the chain of evidence,
+    /// one step a line, down to a goroutine whose verdict stands on its
+    /// own (a cycle, or nothing reachable can wake it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+}
+
+/// Deepest evidence chain written out (chains are short; cycle-safe anyway).
+const MAX_EVIDENCE_STEPS: usize = 32;
+
+/// Fills `evidence` of the goroutines in `behind`: what each waits on, the
+/// certain holders that keep it, and why each holder is stuck in turn.
+fn add_evidence_chains(verdicts: &mut [Verdict], behind: &HashSet<u64>) {
+    let by_id: HashMap<u64, usize> = verdicts
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.id, i))
+        .collect();
+    let describe = |v: &Verdict| match &v.waiting_on {
+        Some(w) => format!("goroutine {} waits on {} {}", v.id, w.kind, w.name),
+        None => format!("goroutine {}", v.id),
+    };
+    let mut chains = Vec::new();
+    for v in verdicts.iter().filter(|v| behind.contains(&v.id)) {
+        let mut steps = vec![describe(v)];
+        let mut seen: HashSet<u64> = HashSet::from([v.id]);
+        let mut cur_holders = v.holders.clone();
+        while steps.len() < MAX_EVIDENCE_STEPS {
+            let Some(h) = cur_holders.first().cloned() else {
+                break;
+            };
+            steps.push(format!(
+                "held by goroutine {} ({}, {})",
+                h.id, h.confidence, h.evidence
+            ));
+            if !seen.insert(h.id) {
+                steps.push(format!("goroutine {} is already in this chain", h.id));
+                break;
+            }
+            let Some(&hi) = by_id.get(&h.id) else { break };
+            let hv = &verdicts[hi];
+            steps.push(format!("{}: {} ({})", describe(hv), hv.verdict, hv.reason));
+            if !behind.contains(&hv.id) {
+                break;
+            }
+            cur_holders = hv.holders.clone();
+        }
+        chains.push((v.id, steps));
+    }
+    for (id, steps) in chains {
+        if let Some(&i) = by_id.get(&id) {
+            verdicts[i].evidence = steps;
+        }
+    }
 }
 
 /// Strongly connected components of size ≥ 2 (or self-loops): the cycles.
@@ -159,6 +214,34 @@ impl Session {
         for succ in edges.values_mut() {
             succ.retain(|s| stuck.contains(s));
         }
+        // A Cond waiter must take its cond's L back before Wait returns:
+        // whoever certainly holds L (a pending deferred Unlock) keeps it
+        // from finishing, even once signalled. Not a wait-for edge (it
+        // waits for a Signal first), but evidence for the fixed point.
+        let mut cond_locks: HashMap<u64, u64> = HashMap::new();
+        for (id, w) in &waits {
+            if w.kind != "cond" {
+                continue;
+            }
+            let Some(l) = self.cond_lock(w.addr) else {
+                continue;
+            };
+            let hs: Vec<Holder> = unlocks
+                .get(&l)
+                .into_iter()
+                .flatten()
+                .filter(|(h, _)| h != id)
+                .map(|(h, ev)| Holder {
+                    id: *h,
+                    confidence: "certain".into(),
+                    evidence: format!("holds the cond's lock: {ev}"),
+                })
+                .collect();
+            if !hs.is_empty() {
+                cond_locks.insert(*id, l);
+                holders.insert(*id, hs);
+            }
+        }
         let cycles = cycles(&edges);
         let in_cycle: HashSet<u64> = cycles.iter().flatten().copied().collect();
 
@@ -263,6 +346,8 @@ impl Session {
                     .unwrap_or_default();
                 let what = if needs_all.contains(&gr.id) {
                     "a WaitGroup whose pending Done calls are deferred by goroutines that can never run again"
+                } else if cond_locks.contains_key(&gr.id) {
+                    "a Cond whose lock is held by goroutines that can never run again (even signalled, Wait cannot take it back)"
                 } else {
                     "a lock held by goroutines that can never run again"
                 };
@@ -307,8 +392,10 @@ impl Session {
                 waiting_on: w,
                 holders: holders.remove(&gr.id).unwrap_or_default(),
                 reason,
+                evidence: Vec::new(),
             });
         }
+        add_evidence_chains(&mut verdicts, &behind_stuck);
         Ok(DeadlockReport {
             cycles,
             leaked,

@@ -193,10 +193,12 @@ impl Session {
         let mut map: HashMap<u64, Vec<(u64, String)>> = HashMap::new();
         for g in self.all_gs().iter().flatten().filter(|g| !g.is_dead()) {
             let frames = self.phys_frames(g);
+            let released = self.lock_released_in_cond_wait(g);
             for (fv, frame) in self.pending_defers(g, &frames) {
-                let Some((unlock, targets)) = self.defer_unlock_targets(fv) else {
+                let Some((unlock, mut targets)) = self.defer_unlock_targets(fv) else {
                     continue;
                 };
+                targets.retain(|t| Some(*t) != released);
                 let at = frame.map(|pf| self.frame_desc(&pf)).unwrap_or_default();
                 for t in targets {
                     let e = map.entry(t).or_default();
@@ -263,7 +265,7 @@ impl Session {
             .filter(|g| !g.is_dead() && !exclude.contains(&g.goid))
         {
             let frames = self.phys_frames(g);
-            if released_by_defer {
+            if released_by_defer && self.lock_released_in_cond_wait(g) != Some(obj) {
                 let hit = self
                     .pending_defers(g, &frames)
                     .into_iter()

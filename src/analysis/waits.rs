@@ -315,28 +315,7 @@ impl Session {
                 })
             }
             "sync.Cond.Wait" => {
-                let words = self.stack_words(g, gr.sp);
-                let sudog = self.sudog_on_stack(g, &words);
-                // go1.26+: elem is &cond.notify; before, find the notifyList
-                // whose queue holds our sudog among the stack's pointers.
-                let notify = sudog
-                    .and_then(|s| self.sudog_ptr(s, "elem"))
-                    .filter(|&a| a != 0 && self.notify_list_has(a, g.addr))
-                    .or_else(|| {
-                        // The list is in a heap or global sync.Cond, never
-                        // on the waiter's own stack.
-                        let own = g.stack_lo..g.stack_hi;
-                        words
-                            .iter()
-                            .copied()
-                            .filter(|w| !own.contains(w))
-                            .find_map(|w| {
-                                [w, w.wrapping_add(16)].into_iter().find(|&l| {
-                                    l.is_multiple_of(8) && self.notify_list_has(l, g.addr)
-                                })
-                            })
-                    })?;
-                let cond = notify.wrapping_sub(16);
+                let cond = self.cond_waited_by(g, gr.sp)?;
                 let (name, scope) = self.name_object_for(cond, "sync.Cond", Some(g));
                 Some(WaitingOn {
                     kind: "cond".into(),
@@ -364,6 +343,51 @@ impl Session {
             }
             _ => Some(self.simple("runtime", &reason)),
         }
+    }
+
+    /// The sync.Cond that `g`, parked in Cond.Wait with its stack in use
+    /// from `sp`, is queued on.
+    pub(crate) fn cond_waited_by(&self, g: &G, sp: u64) -> Option<u64> {
+        let words = self.stack_words(g, sp);
+        let sudog = self.sudog_on_stack(g, &words);
+        // go1.26+: elem is &cond.notify; before, find the notifyList whose
+        // queue holds our sudog among the stack's pointers.
+        let notify = sudog
+            .and_then(|s| self.sudog_ptr(s, "elem"))
+            .filter(|&a| a != 0 && self.notify_list_has(a, g.addr))
+            .or_else(|| {
+                // The list is in a heap or global sync.Cond, never on the
+                // waiter's own stack.
+                let own = g.stack_lo..g.stack_hi;
+                words
+                    .iter()
+                    .copied()
+                    .filter(|w| !own.contains(w))
+                    .find_map(|w| {
+                        [w, w.wrapping_add(16)]
+                            .into_iter()
+                            .find(|&l| l.is_multiple_of(8) && self.notify_list_has(l, g.addr))
+                    })
+            })?;
+        Some(notify.wrapping_sub(16))
+    }
+
+    /// The object behind a sync.Cond's `L` (the data word of the Locker
+    /// interface: a *sync.Mutex or *sync.RWMutex), when set.
+    pub(crate) fn cond_lock(&self, cond: u64) -> Option<u64> {
+        let l = self.field("sync.Cond", "L").unwrap_or(0);
+        self.u64_at(cond + l + 8).filter(|&a| a != 0)
+    }
+
+    /// The lock a goroutine parked in sync.Cond.Wait gave up: Wait
+    /// unlocked its cond's L and takes it back only once woken, so its
+    /// pending deferred Unlock of that lock proves nothing.
+    pub(crate) fn lock_released_in_cond_wait(&self, g: &G) -> Option<u64> {
+        if self.wait_reason_text(g).as_deref() != Some("sync.Cond.Wait") {
+            return None;
+        }
+        let (start, _, _) = self.start_regs(g);
+        self.cond_lock(self.cond_waited_by(g, start.sp)?)
     }
 
     /// A WaitGroup's `state`: the counter in the high 32 bits; the waiter

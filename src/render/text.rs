@@ -77,6 +77,10 @@ pub(crate) fn deadlocks_text(r: &DeadlockReport) -> String {
                     scope_note(w.scope.as_deref())
                 ));
             }
+            // The first step restates the wait.
+            for step in v.evidence.iter().skip(1) {
+                out.push_str(&format!("      {step}\n"));
+            }
         }
     }
     if let Some(e) = &r.leak_check_error {

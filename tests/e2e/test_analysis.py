@@ -36,7 +36,10 @@ LOCAL_NAMES = {
         "renderArticles:": ("pages", "main.renderArticles"),
     },
     "nilchan": {"Thumbnailer.awaitIdle:": ("t.done", "main.(*Thumbnailer).awaitIdle")},
-    "condwait": {"ApprovalQueue.awaitApproval(": ("q.approved", "main.(*ApprovalQueue).awaitApproval")},
+    "condwait": {
+        "ApprovalQueue.awaitApproval(": ("q.approved", "main.(*ApprovalQueue).awaitApproval"),
+        "editor:": ("comments", "main.editor"),
+    },
     "heldsend": {"store.lookup:": ("s.mu", "main.(*store).lookup")},
     # A select: every case named after the local channel it receives from.
     "selectforever": {"watchConfig:": ("receive reload, receive stop", "main.watchConfig")},
