@@ -232,7 +232,9 @@ fn dump_layouts(exe: &std::path::Path) -> ExitCode {
         let exe = goroscope::binary::elf::Executable::open(exe)?;
         let info = goroscope::binary::buildinfo::read(&exe)?;
         let types = goroscope::binary::dwarf::DwarfTypes::load(&exe, |n| {
-            n.starts_with("runtime.") || n.starts_with("internal/") || n.starts_with("sync.")
+            ["runtime.", "internal/", "sync.", "net.", "context."]
+                .iter()
+                .any(|p| n.starts_with(p))
         })?
         .ok_or_else(|| {
             goroscope::error::Error::Layout(format!("{} has no DWARF", exe.path().display()))

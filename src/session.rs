@@ -71,6 +71,9 @@ pub struct Session {
     /// Runtime timers by what they fire on (channel or argument), from
     /// every P's timer heap; built on first use.
     pub timers: std::sync::OnceLock<HashMap<u64, crate::analysis::timers::TimerAt>>,
+    /// Pending context deadlines by Done channel; built on first use.
+    pub context_deadlines:
+        std::sync::OnceLock<HashMap<u64, crate::analysis::timers::ContextDeadline>>,
     /// How long each step of opening took (`--timing`), in order.
     pub phases: Vec<(&'static str, std::time::Duration)>,
 }
@@ -184,6 +187,7 @@ impl Session {
             local_names: Default::default(),
             clock: Default::default(),
             timers: Default::default(),
+            context_deadlines: Default::default(),
             threads,
             ms,
             gs,

@@ -75,9 +75,21 @@ type truthGoroutine struct {
 	// Why the runtime's goroutineleak profile cannot see that this
 	// goroutine is stuck, when goroscope can (see beyondRuntime).
 	BeyondRuntime string `json:"beyond_runtime,omitempty"`
+	// For a goroutine in IO wait: the socket, as the program sees it.
+	Socket *truthSocket `json:"socket,omitempty"`
 
 	key        string
 	holderKeys []string
+}
+
+// truthSocket is the fd an IO wait is on, in the program's own words:
+// op is "read", "write" or "accept"; local and remote are net.Addr
+// strings (remote "" for a listener).
+type truthSocket struct {
+	Op      string `json:"op"`
+	Network string `json:"network"`
+	Local   string `json:"local"`
+	Remote  string `json:"remote,omitempty"`
 }
 
 type truthFile struct {
@@ -94,6 +106,7 @@ type truthLog struct {
 	ids        map[string]int64
 	cycles     [][]string
 	beyond     [][2]string
+	sockets    []keyedSocket
 }
 
 func newTruth(example string) *truthLog {
@@ -133,6 +146,19 @@ func (t *truthLog) self(key, role, expect, kind, name string, holders ...string)
 		key:     key, holderKeys: holders,
 	})
 	return id
+}
+
+// socket records the socket goroutine key waits on in IO wait. The key
+// may be recorded later; it is resolved when the file is written.
+func (t *truthLog) socket(key, op, network, local, remote string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sockets = append(t.sockets, keyedSocket{key, truthSocket{op, network, local, remote}})
+}
+
+type keyedSocket struct {
+	key string
+	s   truthSocket
 }
 
 // beyondRuntime records why the runtime's goroutineleak profile cannot call
@@ -181,6 +207,12 @@ func (t *truthLog) file() truthFile {
 		for _, b := range t.beyond {
 			if b[0] == g.key {
 				g.BeyondRuntime = b[1]
+			}
+		}
+		for _, s := range t.sockets {
+			if s.key == g.key {
+				sock := s.s
+				g.Socket = &sock
 			}
 		}
 		f.Goroutines = append(f.Goroutines, g)

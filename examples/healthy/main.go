@@ -25,8 +25,10 @@
 // hook (called on the conn.serve goroutine when the connection goes idle)
 // and a metered net.Conn whose first Read comes from readLoop and first
 // Write from writeLoop. The client uses its own Transport without an idle
-// timeout, and the server has none either, so the keep-alive connection
-// stays open.
+// timeout, and the server's is two hours (the read deadline of its side
+// of the connection), so the keep-alive connection stays open. Each of the
+// three IO waits records its socket as the program sees it (truth.socket):
+// the listener's address, and each side's local and remote address.
 //
 // Nothing fires for an hour, so the state stays put while tests run.
 //
@@ -147,6 +149,7 @@ var (
 func serveAPI() {
 	truth.self("serveAPI", "serveAPI: net/http Server.Serve, accepting on main.apiListener",
 		live, kindIO, "main.apiListener")
+	truth.socket("serveAPI", "accept", "tcp", apiListener.Addr().String(), "")
 	parked.Done()
 	apiServer.Serve(apiListener)
 }
@@ -160,6 +163,7 @@ func connState(c net.Conn, state http.ConnState) {
 	idleOnce.Do(func() {
 		truth.self("serverConn", "net/http conn.serve: server side of the idle keep-alive connection, reading the next request",
 			live, kindIO, "net/http.(*conn).rwc")
+		truth.socket("serverConn", "read", "tcp", c.LocalAddr().String(), c.RemoteAddr().String())
 		close(serverIdle)
 	})
 }
@@ -176,6 +180,7 @@ func (c *meteredConn) Read(p []byte) (int, error) {
 	c.readOnce.Do(func() {
 		truth.self("clientReadLoop", "net/http persistConn.readLoop: client side of the idle keep-alive connection, waiting for the server",
 			live, kindIO, "net/http.(*persistConn).conn")
+		truth.socket("clientReadLoop", "read", "tcp", c.LocalAddr().String(), c.RemoteAddr().String())
 	})
 	n, err := c.Conn.Read(p)
 	c.in += int64(n)
@@ -246,7 +251,9 @@ func main() {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
-	apiServer = &http.Server{Handler: mux, ConnState: connState}
+	// The idle timeout is the server side's read deadline while it waits
+	// for the next request (far beyond the test's life).
+	apiServer = &http.Server{Handler: mux, ConnState: connState, IdleTimeout: 2 * time.Hour}
 	apiClient = &http.Client{Transport: &http.Transport{DialContext: dialMetered}}
 	parked.Add(1)
 	go serveAPI()

@@ -6,6 +6,7 @@ pub mod globalrefs;
 pub mod holders;
 pub mod leaks;
 pub mod locals;
+pub mod netio;
 pub mod semtable;
 pub mod stacks;
 pub mod timers;

@@ -40,7 +40,23 @@ pub struct TimerInfo {
     /// The stop's clock was read (live), not estimated (core: from the
     /// latest runtime timestamp and the core file's time).
     pub exact: bool,
+    /// For a context's Done channel: the context whose deadline timer
+    /// this is (`main.tokenCtx`, or its type and address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
 }
+
+/// A `context.WithDeadline`/`WithTimeout` context whose timer is pending:
+/// the context (a `context.timerCtx`) and its timer's schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContextDeadline {
+    pub ctx: u64,
+    pub at: TimerAt,
+}
+
+/// Words of a deadline closure searched for its captured context (the
+/// closure captures the context and the cancel cause).
+const CLOSURE_WORDS: u64 = 4;
 
 impl TimerInfo {
     pub fn new(t: TimerAt, clock: Option<StopClock>) -> TimerInfo {
@@ -53,6 +69,16 @@ impl TimerInfo {
                 .and_then(|c| Some(c.wall? + (t.when - c.mono)))
                 .map(crate::timefmt::utc_rfc3339),
             exact: clock.is_some_and(|c| c.exact),
+            context: None,
+        }
+    }
+
+    /// What the timer is, before its `text`: "timer", or "deadline of
+    /// main.tokenCtx" for a context's.
+    pub fn label(&self) -> String {
+        match &self.context {
+            Some(c) => format!("deadline of {c}"),
+            None => "timer".into(),
         }
     }
 
@@ -124,11 +150,76 @@ impl Session {
             .and_then(|f| self.target.read_u64(c + f.offset).ok())
             .filter(|&t| t != 0)
             .and_then(|t| self.timer_at(t));
-        let t = match own {
+        let t = match own.or_else(|| self.timers_by_arg().get(&c).copied()) {
             Some(t) => t,
-            None => *self.timers_by_arg().get(&c)?,
+            None => {
+                // A context's Done channel, closed by its deadline timer.
+                let d = self.context_deadline_of(c)?;
+                let mut info = TimerInfo::new(d.at, self.stop_clock());
+                info.context = Some(self.name_object(d.ctx, "context.timerCtx"));
+                return (d.at.when > 0).then_some(info);
+            }
         };
         (t.when > 0).then(|| TimerInfo::new(t, self.stop_clock()))
+    }
+
+    /// The deadline context whose Done channel is `done`, if any.
+    pub fn context_deadline_of(&self, done: u64) -> Option<ContextDeadline> {
+        self.context_deadlines
+            .get_or_init(|| self.read_context_deadlines().unwrap_or_default())
+            .get(&done)
+            .copied()
+    }
+
+    /// Every pending context deadline by its Done channel. A deadline's
+    /// timer is a `time.AfterFunc` whose function, a closure of
+    /// `context.WithDeadlineCause`, captures the `*timerCtx`; its
+    /// `cancelCtx.done` (an atomic.Value) holds the channel once Done was
+    /// called. A candidate counts only when that value's type is
+    /// `chan struct {}`.
+    fn read_context_deadlines(&self) -> Option<HashMap<u64, ContextDeadline>> {
+        let done = self
+            .rt
+            .layouts
+            .try_field("context.cancelCtx", "done")?
+            .offset;
+        let mem = self.target.as_ref();
+        let mut out = HashMap::new();
+        for (&closure, &at) in self.timers_by_arg() {
+            let Some(f) = mem
+                .read_u64(closure)
+                .ok()
+                .and_then(|pc| self.rt.pcln.find_func(pc))
+            else {
+                continue;
+            };
+            if !self
+                .rt
+                .pcln
+                .func_name(&f)
+                .starts_with("context.WithDeadline")
+            {
+                continue;
+            }
+            for k in 1..=CLOSURE_WORDS {
+                let Ok(ctx) = mem.read_u64(closure + 8 * k) else {
+                    break;
+                };
+                let (Ok(typ), Ok(ch)) = (mem.read_u64(ctx + done), mem.read_u64(ctx + done + 8))
+                else {
+                    continue;
+                };
+                let is_done_chan = typ != 0
+                    && ch != 0
+                    && crate::goruntime::typedesc::type_name(mem, self.rt.types_base, typ)
+                        .is_ok_and(|n| n == "chan struct {}");
+                if is_done_chan {
+                    out.insert(ch, ContextDeadline { ctx, at });
+                    break;
+                }
+            }
+        }
+        Some(out)
     }
 
     /// The timer at `t` (a sleeping goroutine's `g.timer`).

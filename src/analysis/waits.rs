@@ -39,6 +39,10 @@ pub struct WaitingOn {
     /// Network I/O: the file descriptor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fd: Option<i64>,
+    /// Network I/O: the socket (or pipe) behind the fd, its addresses and
+    /// deadline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket: Option<crate::analysis::netio::Socket>,
     /// When a local or parameter names the object: the function it belongs
     /// to (`main.(*store).flush` for `s.mu`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -328,16 +332,15 @@ impl Session {
             "sleep" => Some(self.sleep_wait(g)),
             "IO wait" => {
                 let words = self.stack_words(g, gr.sp);
-                let (fd, pd) = self.poll_desc(g, &words).unwrap_or((-1, 0));
+                let Some((pd, socket)) = self.io_wait(g, &words, &frames) else {
+                    return Some(self.simple("io", "network poller"));
+                };
                 Some(WaitingOn {
                     kind: "io".into(),
-                    name: if fd >= 0 {
-                        format!("fd {fd}")
-                    } else {
-                        "network poller".into()
-                    },
+                    name: socket.text(),
                     addr: pd,
-                    fd: (fd >= 0).then_some(fd),
+                    fd: (socket.fd >= 0).then_some(socket.fd),
+                    socket: Some(socket),
                     ..Default::default()
                 })
             }
@@ -520,18 +523,20 @@ impl Session {
         Some(v)
     }
 
-    /// The pollDesc a goroutine parks on: its rg or wg holds the g.
-    fn poll_desc(&self, g: &G, words: &[u64]) -> Option<(i64, u64)> {
-        let rg = self.field("runtime.pollDesc", "rg")?;
-        let wg = self.field("runtime.pollDesc", "wg")?;
-        let fd = self.field("runtime.pollDesc", "fd")?;
-        words.iter().copied().find_map(|w| {
-            if w == 0 || !w.is_multiple_of(8) {
-                return None;
-            }
-            let hit = self.u64_at(w + rg) == Some(g.addr) || self.u64_at(w + wg) == Some(g.addr);
-            hit.then(|| (self.u64_at(w + fd).unwrap_or(u64::MAX) as i64, w))
-        })
+    /// A channel's name; a context's Done channel that nothing names is
+    /// named after its context (`main.tokenCtx.Done()`).
+    fn chan_name(&self, c: u64, g: &G) -> (String, Option<String>) {
+        let (name, scope) = self.name_object_for(c, "chan", Some(g));
+        if !name.ends_with(&format!(" {c:#x}")) {
+            return (name, scope);
+        }
+        let Some(d) = self.context_deadline_of(c) else {
+            return (name, scope);
+        };
+        match self.name_object_for(d.ctx, "context.timerCtx", Some(g)) {
+            (n, s) if !n.ends_with(&format!(" {:#x}", d.ctx)) => (format!("{n}.Done()"), s),
+            _ => (name, scope),
+        }
     }
 
     fn chan_wait(&self, g: &G, reason: &str, by_addr: &HashMap<u64, u64>) -> Option<WaitingOn> {
@@ -550,7 +555,7 @@ impl Session {
                 } else {
                     "send"
                 };
-                let (name, scope) = self.name_object_for(c, "chan", Some(g));
+                let (name, scope) = self.chan_name(c, g);
                 cases.push(ChanCase {
                     dir: dir.into(),
                     name: name.clone(),
@@ -628,7 +633,30 @@ impl Session {
             m
         });
         let slot = *map.get(&addr)?;
+        // An interface global (`var tokenCtx context.Context`) holds the
+        // object in its data word: the variable itself names it.
+        if let Some((sym, base)) = self.rt.global_at(slot) {
+            if slot == base + 8 && self.is_interface_at(base) {
+                return Some(sym);
+            }
+        }
         Some(self.name_global(slot, "*"))
+    }
+
+    /// Whether the two words at `a` look like a non-nil interface value:
+    /// the first is an itab (whose type descriptor has a name) or a type
+    /// descriptor itself.
+    fn is_interface_at(&self, a: u64) -> bool {
+        let mem = self.target.as_ref();
+        let Ok(tab) = mem.read_u64(a) else {
+            return false;
+        };
+        let named = |t: u64| {
+            t != 0
+                && crate::goruntime::typedesc::type_name(mem, self.rt.types_base, t)
+                    .is_ok_and(|n| !n.is_empty() && n.len() < 512)
+        };
+        tab != 0 && (mem.read_u64(tab + 8).is_ok_and(named) || named(tab))
     }
 
     /// A Go expression for the object at `addr`: the global that holds it,

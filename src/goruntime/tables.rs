@@ -53,6 +53,16 @@ pub const ROOTS: &[&str] = &[
     "sync.Cond",
     "sync.Once",
     "internal/sync.Mutex",
+    // IO waits: the fd around a pollDesc and the socket's addresses.
+    "internal/poll.FD",
+    "net.netFD",
+    "net.TCPAddr",
+    "net.UDPAddr",
+    "net.IPAddr",
+    "net.UnixAddr",
+    // Context deadlines: the timer's context and its done channel.
+    "context.cancelCtx",
+    "context.timerCtx",
     "var runtime.debug",
 ];
 

@@ -135,6 +135,9 @@ impl Target for HostTarget {
     fn pid(&self) -> i32 {
         self.pid
     }
+    fn local_pid(&self) -> Option<i32> {
+        matches!(self.source, Source::Local { .. }).then_some(self.pid)
+    }
     fn describe(&self) -> String {
         self.what.clone()
     }

@@ -1004,6 +1004,10 @@ impl Target for LiveProcess {
         self.pid
     }
 
+    fn local_pid(&self) -> Option<i32> {
+        Some(self.pid)
+    }
+
     fn describe(&self) -> String {
         format!("process {}", self.pid)
     }

@@ -7,6 +7,7 @@ pub mod core;
 pub mod host;
 pub mod live;
 pub mod procmem;
+pub mod procnet;
 pub mod snapshot;
 
 use crate::error::{Error, Result};
@@ -177,6 +178,12 @@ pub trait Target: Memory {
     }
     /// Process id (from the core's notes or the live pid).
     fn pid(&self) -> i32;
+    /// The pid of a live process on this machine whose `/proc/PID` entries
+    /// describe this very stop (fd table, sockets); None for cores and
+    /// for processes behind a remote debugger.
+    fn local_pid(&self) -> Option<i32> {
+        None
+    }
     /// Short description ("core file /x/core", "process 1234").
     fn describe(&self) -> String;
     /// The auxiliary vector (AT_ENTRY gives the PIE load bias), if known.

@@ -112,6 +112,9 @@ impl<T: Target> Target for Snapshotting<T> {
     fn pid(&self) -> i32 {
         self.inner.pid()
     }
+    fn local_pid(&self) -> Option<i32> {
+        self.inner.local_pid()
+    }
     fn describe(&self) -> String {
         self.inner.describe()
     }

@@ -165,7 +165,7 @@ pub(crate) fn blocking_text(r: &BlockingReport) -> String {
         out.push_str(&scope_note(o.scope.as_deref()));
         out.push_str(&waitgroup_note(o.waitgroup.as_ref()));
         if let Some(t) = &o.timer {
-            out.push_str(&format!("  timer {}", t.text()));
+            out.push_str(&format!("  {} {}", t.label(), t.text()));
         }
         if let (Some(c), true) = (&o.chan, o.cases.is_empty()) {
             out.push_str(&chan_note(c, &o.receivers, &o.senders));
@@ -181,7 +181,7 @@ pub(crate) fn blocking_text(r: &BlockingReport) -> String {
             out.push_str(&format!("    {} {}{addr}", c.case.dir, c.case.name));
             out.push_str(&chan_note(&c.case.state, &c.receivers, &c.senders));
             if let Some(t) = &c.case.timer {
-                out.push_str(&format!("  timer {}", t.text()));
+                out.push_str(&format!("  {} {}", t.label(), t.text()));
             }
             out.push('\n');
         }
@@ -431,7 +431,14 @@ pub(crate) fn wait_text(w: &WaitingOn) -> String {
     out.push_str(&scope_note(w.scope.as_deref()));
     out.push_str(&waitgroup_note(w.waitgroup.as_ref()));
     if let (Some(t), false) = (&w.timer, w.kind == "sleep") {
-        out.push_str(&format!(", timer {}", t.text()));
+        out.push_str(&format!(", {} {}", t.label(), t.text()));
+    }
+    if let Some(s) = &w.socket {
+        if let Some(d) = &s.deadline {
+            out.push_str(&format!(", deadline {}", d.text()));
+        } else if s.deadline_expired {
+            out.push_str(", deadline expired");
+        }
     }
     if let Some(c) = &w.chan {
         if w.channels.is_empty() {

@@ -109,6 +109,27 @@ def _tool(*args: str):
     return subprocess.run([str(goroscope_path()), *args], capture_output=True, text=True, timeout=300)
 
 
+def _wait_detail_problems(t: dict, ours: dict, has_symbols: bool) -> list[str]:
+    """The socket of an IO wait as the program itself saw it (truth
+    `socket`: op, network, local and remote address), and a context's
+    Done channel with its deadline timer (named after the context where
+    a symbol table names it)."""
+    w = ours.get("waiting_on") or {}
+    out = []
+    if t.get("socket"):
+        s = w.get("socket") or {}
+        got = {k: s.get(k) for k in ("op", "network", "local", "remote")}
+        want = {"remote": None, **t["socket"]}
+        if got != want:
+            out.append(f"goroutine {t['id']} ({t['role']}): socket {got} (from {s.get('source')}), expected {want}")
+    if t["waits_on"]["name"].endswith(".Done()"):
+        if not (w.get("timer") or {}).get("context"):
+            out.append(f"goroutine {t['id']} ({t['role']}): no context deadline on {w}")
+        if has_symbols and w.get("name") != t["waits_on"]["name"]:
+            out.append(f"goroutine {t['id']} ({t['role']}): named {w.get('name')!r}, expected {t['waits_on']['name']!r}")
+    return out
+
+
 def _check_verdicts(name: str, exe: Path, res: subprocess.CompletedProcess, truth: dict) -> None:
     """`deadlocks --json` against the example's ground truth."""
     assert res.returncode in (0, 1), f"exit {res.returncode}\n{res.stderr}"
@@ -138,6 +159,7 @@ def _check_verdicts(name: str, exe: Path, res: subprocess.CompletedProcess, trut
                 cases = [(c["name"], c.get("scope")) for c in w.get("channels", [])]
                 if any(scope != want_scope for _, scope in cases):
                     problems.append(f"goroutine {g['id']} ({g['role']}): select cases {cases} not all in {want_scope!r}")
+        problems += _wait_detail_problems(g, a, bool(globals_))
         exp, verdict = g["expect"], a["verdict"]
         # "live" and "blocked" both mean: can still be woken.
         wakeable = {"live", "blocked"}

@@ -80,6 +80,19 @@ def test_timers_selects_and_names_in_a_service(version: str):
             assert c["receivers"] == [role["net/http persistConn.writeLoop"]] and c["senders"] == []
             assert {"len", "cap", "closed"} <= set(c["state"])
         assert cases["pc.writech"]["state"]["cap"] == 1
+        # The server side reads with the server's 2h idle timeout as its
+        # read deadline; the client side has none.
+        by_id = {g["id"]: g for g in doc["goroutines"]}
+        server = by_id[role["net/http conn.serve"]]["waiting_on"]["socket"]
+        assert server["op"] == "read" and server["source"] == "netFD", server
+        assert server["deadline"]["exact"] is exact and not server.get("deadline_expired"), server
+        if exact:
+            assert HOUR_NS < server["deadline"]["fires_in_ns"] <= 2 * HOUR_NS, server
+        assert "deadline" not in by_id[role["net/http persistConn.readLoop"]]["waiting_on"]["socket"]
+        token = by_id[role["refreshToken"]]["waiting_on"]
+        assert token["name"] == "main.tokenCtx.Done()" and token["timer"]["context"] == "main.tokenCtx", token
+        if exact:
+            assert 0 < token["timer"]["fires_in_ns"] <= HOUR_NS, token
         sleeper = next(g for g in doc["goroutines"] if g["id"] == role["rotateLogs"])
         assert sleeper["waiting_on"]["kind"] == "sleep"
         if exact:
